@@ -1,0 +1,499 @@
+//! Data: Fashion-MNIST from its IDX files, the slides' train/validation/test split, seeded
+//! mini-batches, and the 3-D toy data of the PCA slide.
+//!
+//! Fashion-MNIST is searched in `$FASHION_MNIST_DIR`, then `data/fashion-mnist/` (next to the
+//! current directory or one level up, so it works from `notebooks/` too), then
+//! `/usr/share/datasets/fashion-mnist/` (Debian package `dataset-fashion-mnist`). Nothing is ever
+//! downloaded. A sample of a few hundred real images per split is committed in
+//! `data/fashion-mnist-sample/` for the tests ([`load_fashion_mnist_sample`]).
+
+use crate::error::{CourseError, Result};
+use crate::rng::Rng;
+use burn::tensor::{Device, Tensor, TensorData};
+use flate2::read::GzDecoder;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Height and width of a Fashion-MNIST image.
+pub const IMAGE_SIDE: usize = 28;
+/// Pixels in one image.
+pub const IMAGE_PIXELS: usize = IMAGE_SIDE * IMAGE_SIDE;
+/// The validation images the slides hold out of the 60,000 training images
+/// (`X_train_full[-5000:]`).
+pub const VALIDATION_SIZE: usize = 5_000;
+/// The ten classes, by label.
+pub const CLASS_NAMES: [&str; 10] = [
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+];
+
+/// The environment variable naming a directory with the four Fashion-MNIST files.
+pub const DATA_DIR_ENV: &str = "FASHION_MNIST_DIR";
+/// Where Debian's `dataset-fashion-mnist` package puts the files.
+pub const DEBIAN_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
+
+const TRAIN_IMAGES: &str = "train-images-idx3-ubyte";
+const TRAIN_LABELS: &str = "train-labels-idx1-ubyte";
+const TEST_IMAGES: &str = "t10k-images-idx3-ubyte";
+const TEST_LABELS: &str = "t10k-labels-idx1-ubyte";
+const IDX_IMAGES_MAGIC: u32 = 0x0000_0803; // unsigned bytes, 3 dimensions
+const IDX_LABELS_MAGIC: u32 = 0x0000_0801; // unsigned bytes, 1 dimension
+/// No Fashion-MNIST file holds more; a larger count in a header means a corrupt file.
+const MAX_IMAGES: usize = 1_000_000;
+
+/// A host-side row-major matrix of `f32`: `rows` samples of `cols` features.
+///
+/// Images are matrices of 784 columns (28×28 pixels in row order, scaled to [0, 1]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Matrix {
+    /// Number of samples.
+    pub rows: usize,
+    /// Features per sample.
+    pub cols: usize,
+    /// `rows * cols` values, sample after sample.
+    pub data: Vec<f32>,
+}
+
+impl Matrix {
+    /// A matrix from its values; refuses a length that is not `rows * cols`.
+    pub fn new(rows: usize, cols: usize, data: Vec<f32>) -> Result<Matrix> {
+        if data.len() != rows * cols {
+            return Err(CourseError::shape(
+                "Matrix::new",
+                format!("{rows} × {cols} = {} values", rows * cols),
+                format!("{} values", data.len()),
+            ));
+        }
+        Ok(Matrix { rows, cols, data })
+    }
+
+    /// A matrix from rows of equal length.
+    pub fn from_rows<R: AsRef<[f32]>>(rows: &[R]) -> Result<Matrix> {
+        let cols = rows.first().map_or(0, |r| r.as_ref().len());
+        let mut data = Vec::with_capacity(rows.len() * cols);
+        for (i, row) in rows.iter().enumerate() {
+            let row = row.as_ref();
+            if row.len() != cols {
+                return Err(CourseError::shape(
+                    format!("Matrix::from_rows, row {i}"),
+                    format!("{cols} values like row 0"),
+                    format!("{} values", row.len()),
+                ));
+            }
+            data.extend_from_slice(row);
+        }
+        Ok(Matrix { rows: rows.len(), cols, data })
+    }
+
+    /// The values of a 2-D tensor, copied to the host.
+    pub fn from_tensor(tensor: Tensor<2>) -> Matrix {
+        let [rows, cols] = tensor.dims();
+        let data = tensor.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+        Matrix { rows, cols, data }
+    }
+
+    /// Sample `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// The first `n` samples (all of them if there are fewer).
+    pub fn head(&self, n: usize) -> Matrix {
+        let n = n.min(self.rows);
+        Matrix { rows: n, cols: self.cols, data: self.data[..n * self.cols].to_vec() }
+    }
+
+    /// The samples at `indices`, in that order.
+    pub fn gather(&self, indices: &[usize]) -> Matrix {
+        let mut data = Vec::with_capacity(indices.len() * self.cols);
+        for &i in indices {
+            data.extend_from_slice(self.row(i));
+        }
+        Matrix { rows: indices.len(), cols: self.cols, data }
+    }
+
+    /// The matrix as a `[rows, cols]` tensor on `device`.
+    pub fn to_tensor(&self, device: &Device) -> Tensor<2> {
+        Tensor::from_data(TensorData::new(self.data.clone(), [self.rows, self.cols]), device)
+    }
+
+    /// The mean of each column.
+    pub fn column_means(&self) -> Vec<f32> {
+        let mut means = vec![0.0f64; self.cols];
+        for r in 0..self.rows {
+            for (m, &v) in means.iter_mut().zip(self.row(r)) {
+                *m += v as f64;
+            }
+        }
+        means.iter().map(|m| (m / self.rows.max(1) as f64) as f32).collect()
+    }
+}
+
+/// Images (or other samples) with their class labels.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dataset {
+    /// One row per sample; for Fashion-MNIST, 784 pixels in [0, 1].
+    pub x: Matrix,
+    /// The class of each sample, `0..10` (see [`CLASS_NAMES`]).
+    pub y: Vec<u8>,
+}
+
+impl Dataset {
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.x.rows
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.x.rows == 0
+    }
+
+    /// The first `n` samples, for the quick and class modes.
+    pub fn head(&self, n: usize) -> Dataset {
+        let x = self.x.head(n);
+        let y = self.y[..x.rows].to_vec();
+        Dataset { x, y }
+    }
+
+    /// The samples at `indices`, in that order.
+    pub fn gather(&self, indices: &[usize]) -> Dataset {
+        Dataset { x: self.x.gather(indices), y: indices.iter().map(|&i| self.y[i]).collect() }
+    }
+
+    /// How many samples each class has, by label.
+    pub fn label_counts(&self) -> [usize; 10] {
+        let mut counts = [0; 10];
+        for &label in &self.y {
+            counts[label as usize] += 1;
+        }
+        counts
+    }
+}
+
+/// Which part of the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// The first 55,000 images of the training file.
+    Train,
+    /// The last 5,000 images of the training file.
+    Valid,
+    /// The 10,000 images of the test file.
+    Test,
+}
+
+/// Fashion-MNIST in the slides' split: 55,000 training, 5,000 validation and 10,000 test images.
+#[derive(Clone, Debug)]
+pub struct FashionMnist {
+    /// `X_train, y_train`.
+    pub train: Dataset,
+    /// `X_valid, y_valid`.
+    pub valid: Dataset,
+    /// `X_test, y_test`.
+    pub test: Dataset,
+    /// The directory the files came from.
+    pub source: PathBuf,
+}
+
+impl FashionMnist {
+    /// One of the three parts.
+    pub fn split(&self, split: Split) -> &Dataset {
+        match split {
+            Split::Train => &self.train,
+            Split::Valid => &self.valid,
+            Split::Test => &self.test,
+        }
+    }
+}
+
+/// The directories searched for Fashion-MNIST, in order.
+pub fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::var_os(DATA_DIR_ENV) {
+        dirs.push(PathBuf::from(dir));
+    }
+    dirs.push(PathBuf::from("data/fashion-mnist"));
+    dirs.push(PathBuf::from("../data/fashion-mnist"));
+    dirs.push(PathBuf::from(DEBIAN_DATA_DIR));
+    dirs
+}
+
+/// Fashion-MNIST, from the first directory of [`search_dirs`] that has it.
+///
+/// Used by every lesson from 02 on. When no directory has the files, the error lists every place
+/// searched and the command that installs the data.
+pub fn load_fashion_mnist() -> Result<FashionMnist> {
+    let searched = search_dirs();
+    for dir in &searched {
+        if find_file(dir, TRAIN_IMAGES).is_some() {
+            return load_fashion_mnist_from(dir);
+        }
+    }
+    Err(CourseError::DataNotFound { searched })
+}
+
+/// The sample committed in `data/fashion-mnist-sample/`: 300 training, 300 validation and 300
+/// test images, real Fashion-MNIST (the first of each part), for the tests.
+pub fn load_fashion_mnist_sample() -> Result<FashionMnist> {
+    load_fashion_mnist_from(&sample_dir())
+}
+
+/// Where the committed sample lives.
+pub fn sample_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/fashion-mnist-sample")
+}
+
+/// Fashion-MNIST from the four IDX files (gzip-compressed or not) in `dir`.
+///
+/// The last 5,000 images of the training file are the validation set, as in the slides; a
+/// smaller file (the committed sample) keeps its second half for validation.
+pub fn load_fashion_mnist_from(dir: &Path) -> Result<FashionMnist> {
+    let full = read_dataset(dir, TRAIN_IMAGES, TRAIN_LABELS)?;
+    let test = read_dataset(dir, TEST_IMAGES, TEST_LABELS)?;
+    let valid_len = VALIDATION_SIZE.min(full.len() / 2);
+    let train_len = full.len() - valid_len;
+    let train: Vec<usize> = (0..train_len).collect();
+    let valid: Vec<usize> = (train_len..full.len()).collect();
+    Ok(FashionMnist {
+        train: full.gather(&train),
+        valid: full.gather(&valid),
+        test,
+        source: dir.to_path_buf(),
+    })
+}
+
+fn find_file(dir: &Path, stem: &str) -> Option<PathBuf> {
+    [format!("{stem}.gz"), stem.to_owned()]
+        .into_iter()
+        .map(|name| dir.join(name))
+        .find(|path| path.is_file())
+}
+
+fn read_dataset(dir: &Path, images: &str, labels: &str) -> Result<Dataset> {
+    let missing = || CourseError::DataNotFound { searched: vec![dir.to_path_buf()] };
+    let images_path = find_file(dir, images).ok_or_else(missing)?;
+    let labels_path = find_file(dir, labels).ok_or_else(missing)?;
+    let x = parse_idx_images(&images_path, &read_maybe_gzip(&images_path)?)?;
+    let y = parse_idx_labels(&labels_path, &read_maybe_gzip(&labels_path)?)?;
+    if x.rows != y.len() {
+        return Err(CourseError::CorruptData {
+            path: labels_path,
+            problem: format!("it has {} labels for {} images", y.len(), x.rows),
+        });
+    }
+    Ok(Dataset { x, y })
+}
+
+fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
+    let raw = std::fs::read(path).map_err(|e| CourseError::io(path, e))?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::new();
+        GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| CourseError::CorruptData {
+            path: path.to_path_buf(),
+            problem: format!("its gzip stream is broken ({e})"),
+        })?;
+        Ok(out)
+    } else {
+        Ok(raw)
+    }
+}
+
+fn be_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+/// Parses an IDX3 image file: magic, count, rows, columns, then the pixels, scaled to [0, 1].
+pub fn parse_idx_images(path: &Path, bytes: &[u8]) -> Result<Matrix> {
+    let corrupt = |problem: String| CourseError::CorruptData { path: path.to_path_buf(), problem };
+    if bytes.len() < 16 {
+        return Err(corrupt(format!("it is {} bytes long, shorter than its header", bytes.len())));
+    }
+    let magic = be_u32(bytes, 0);
+    if magic != IDX_IMAGES_MAGIC {
+        return Err(corrupt(format!(
+            "its magic number is {magic:#010x}, not {IDX_IMAGES_MAGIC:#010x} (images)"
+        )));
+    }
+    let [n, h, w] = [4, 8, 12].map(|at| be_u32(bytes, at) as usize);
+    if (h, w) != (IMAGE_SIDE, IMAGE_SIDE) || n > MAX_IMAGES {
+        return Err(corrupt(format!("its header says {n} images of {h}×{w} pixels")));
+    }
+    let expected = 16 + n * IMAGE_PIXELS;
+    if bytes.len() != expected {
+        return Err(corrupt(format!(
+            "it should be {expected} bytes for {n} images but is {} bytes (truncated or padded)",
+            bytes.len()
+        )));
+    }
+    let data = bytes[16..].iter().map(|&b| b as f32 / 255.0).collect();
+    Ok(Matrix { rows: n, cols: IMAGE_PIXELS, data })
+}
+
+/// Parses an IDX1 label file: magic, count, then one byte per label in `0..10`.
+pub fn parse_idx_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u8>> {
+    let corrupt = |problem: String| CourseError::CorruptData { path: path.to_path_buf(), problem };
+    if bytes.len() < 8 {
+        return Err(corrupt(format!("it is {} bytes long, shorter than its header", bytes.len())));
+    }
+    let magic = be_u32(bytes, 0);
+    if magic != IDX_LABELS_MAGIC {
+        return Err(corrupt(format!(
+            "its magic number is {magic:#010x}, not {IDX_LABELS_MAGIC:#010x} (labels)"
+        )));
+    }
+    let n = be_u32(bytes, 4) as usize;
+    if bytes.len() != 8 + n {
+        return Err(corrupt(format!(
+            "it should be {} bytes for {n} labels but is {} bytes (truncated or padded)",
+            8 + n,
+            bytes.len()
+        )));
+    }
+    let labels = bytes[8..].to_vec();
+    if let Some(bad) = labels.iter().find(|&&l| l >= 10) {
+        return Err(corrupt(format!("it has the label {bad}, outside 0..10")));
+    }
+    Ok(labels)
+}
+
+/// Writes images and labels as the uncompressed IDX files `images_name` and `labels_name` in
+/// `dir`. Used to make the committed sample (`cargo run --example make_sample`).
+pub fn write_idx(dir: &Path, images_name: &str, labels_name: &str, data: &Dataset) -> Result<()> {
+    let mut images = Vec::with_capacity(16 + data.x.data.len());
+    for v in [IDX_IMAGES_MAGIC, data.len() as u32, IMAGE_SIDE as u32, IMAGE_SIDE as u32] {
+        images.extend_from_slice(&v.to_be_bytes());
+    }
+    images.extend(data.x.data.iter().map(|&p| (p * 255.0).round().clamp(0.0, 255.0) as u8));
+    let mut labels = Vec::with_capacity(8 + data.len());
+    for v in [IDX_LABELS_MAGIC, data.len() as u32] {
+        labels.extend_from_slice(&v.to_be_bytes());
+    }
+    labels.extend_from_slice(&data.y);
+    for (name, bytes) in [(images_name, images), (labels_name, labels)] {
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).map_err(|e| CourseError::io(&path, e))?;
+    }
+    Ok(())
+}
+
+/// The sample indices of each mini-batch of one epoch: a seeded shuffle of `0..n` cut into
+/// batches of `batch_size` (the last one smaller), as Keras's `fit(shuffle=True)` does.
+pub fn shuffled_batches(n: usize, batch_size: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let order = rng.permutation(n);
+    order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
+}
+
+/// The 3-D toy data of the PCA slide, generated as in the book's notebook: `m` points near a
+/// tilted plane (`x3 ≈ w1·x1 + w2·x2`) with Gaussian noise, centred on the origin.
+///
+/// The book uses `m = 60, w1 = 0.1, w2 = 0.3, noise = 0.1` ([`toy_3d_data`]). Lesson 01.
+pub fn generate_3d_data(m: usize, w1: f64, w2: f64, noise: f64, seed: u64) -> Matrix {
+    let mut rng = Rng::new(seed);
+    let angles: Vec<f64> = (0..m)
+        .map(|_| rng.uniform() * 3.0 * std::f64::consts::PI / 2.0 - 0.5)
+        .collect();
+    let mut rows = Vec::with_capacity(m);
+    for &a in &angles {
+        let x1 = a.cos() + a.sin() / 2.0 + noise * rng.normal() / 2.0;
+        let x2 = a.sin() * 0.7 + noise * rng.normal() / 2.0;
+        let x3 = x1 * w1 + x2 * w2 + noise * rng.normal();
+        rows.push([x1, x2, x3]);
+    }
+    let mut mean = [0.0; 3];
+    for row in &rows {
+        for k in 0..3 {
+            mean[k] += row[k] / m.max(1) as f64;
+        }
+    }
+    let data = rows
+        .iter()
+        .flat_map(|row| (0..3).map(move |k| (row[k] - mean[k]) as f32))
+        .collect();
+    Matrix { rows: m, cols: 3, data }
+}
+
+/// The toy data exactly as the slide uses it: 60 points, `w1 = 0.1`, `w2 = 0.3`, noise 0.1.
+pub fn toy_3d_data(seed: u64) -> Matrix {
+    generate_3d_data(60, 0.1, 0.3, 0.1, seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idx_images(n: u32, h: u32, w: u32, pixels: usize) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        for v in [IDX_IMAGES_MAGIC, n, h, w] {
+            bytes.extend_from_slice(&v.to_be_bytes());
+        }
+        bytes.resize(16 + pixels, 255);
+        bytes
+    }
+
+    #[test]
+    fn parses_valid_images_scaled_to_unit_interval() {
+        let m = parse_idx_images(Path::new("x"), &idx_images(2, 28, 28, 2 * 784)).unwrap();
+        assert_eq!((m.rows, m.cols), (2, 784));
+        assert!(m.data.iter().all(|&p| p == 1.0));
+    }
+
+    #[test]
+    fn truncated_wrong_magic_and_wrong_dims_are_errors_not_panics() {
+        let p = Path::new("x");
+        let err = parse_idx_images(p, &idx_images(2, 28, 28, 784)).unwrap_err().to_string();
+        assert!(err.contains("truncated"), "{err}");
+        let err = parse_idx_images(p, &idx_images(2, 32, 32, 2 * 1024)).unwrap_err().to_string();
+        assert!(err.contains("32×32"), "{err}");
+        let mut bytes = idx_images(1, 28, 28, 784);
+        bytes[3] = 0x01;
+        let err = parse_idx_images(p, &bytes).unwrap_err().to_string();
+        assert!(err.contains("magic"), "{err}");
+        let err = parse_idx_images(p, &bytes[..10]).unwrap_err().to_string();
+        assert!(err.contains("shorter than its header"), "{err}");
+        let err = parse_idx_labels(p, &[0, 0, 8, 1, 0, 0, 0, 2, 3, 11]).unwrap_err().to_string();
+        assert!(err.contains("label 11"), "{err}");
+    }
+
+    #[test]
+    fn broken_gzip_is_reported_with_the_file() {
+        let dir = std::env::temp_dir().join(format!("course-gz-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("broken.gz");
+        std::fs::write(&path, [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 1, 2, 3]).unwrap();
+        let err = read_maybe_gzip(&path).unwrap_err().to_string();
+        assert!(err.contains("gzip") && err.contains("broken.gz"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn missing_data_lists_every_place_and_the_install_command() {
+        let err = CourseError::DataNotFound { searched: search_dirs() }.to_string();
+        assert!(err.contains(DEBIAN_DATA_DIR), "{err}");
+        assert!(err.contains("apt-get install dataset-fashion-mnist"), "{err}");
+    }
+
+    #[test]
+    fn toy_data_is_centred_and_near_its_plane() {
+        let x = toy_3d_data(4);
+        assert_eq!((x.rows, x.cols), (60, 3));
+        assert!(x.column_means().iter().all(|m| m.abs() < 1e-6));
+        // x3 - 0.1 x1 - 0.3 x2 is the noise only (std 0.1 plus what centring moved).
+        let residual: f32 = (0..60)
+            .map(|i| {
+                let r = x.row(i);
+                (r[2] - 0.1 * r[0] - 0.3 * r[1]).powi(2)
+            })
+            .sum::<f32>()
+            / 60.0;
+        assert!(residual.sqrt() < 0.2, "rms residual {}", residual.sqrt());
+    }
+
+    #[test]
+    fn batches_cover_every_sample_once() {
+        let batches = shuffled_batches(100, 32, &mut Rng::new(1));
+        assert_eq!(batches.iter().map(Vec::len).collect::<Vec<_>>(), [32, 32, 32, 4]);
+        let mut all: Vec<usize> = batches.concat();
+        all.sort_unstable();
+        assert_eq!(all, (0..100).collect::<Vec<_>>());
+    }
+}

@@ -1,0 +1,53 @@
+//! Companion library of the course *Representation learning and generative learning with
+//! autoencoders and GANs* (chapter 17 of Géron, *Hands-On Machine Learning*, 2nd ed.).
+//!
+//! Every notebook in `notebooks/` starts with `use course_lib::prelude::*;`. The shared pieces
+//! live in [`data`] (Fashion-MNIST and the toy 3-D data), [`plot`] (the slides' figures),
+//! [`train`] (one Keras-like `fit`), [`summary`] (Keras-like model summaries) and
+//! [`checkpoint`]; each lesson has one module named after its slide ([`linear_ae`] for lesson 01).
+//!
+//! Nothing a student calls panics on bad input: entry points return [`Result`] with a
+//! [`CourseError`] that names the problem and the fix, because a panic in the Rust kernel can
+//! cost a student the whole notebook's state.
+
+pub mod checkpoint;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod intro;
+pub mod layers;
+pub mod linalg;
+pub mod linear_ae;
+pub mod mode;
+pub mod plot;
+pub mod rng;
+pub mod summary;
+pub mod train;
+
+pub use device::{device, training_device};
+pub use error::{CourseError, Result};
+pub use mode::Mode;
+
+/// Everything a notebook needs, in one `use`.
+pub mod prelude {
+    pub use crate::checkpoint::{load_checkpoint, save_checkpoint};
+    pub use crate::data::{
+        CLASS_NAMES, Dataset, FashionMnist, Matrix, Split, load_fashion_mnist, toy_3d_data,
+    };
+    pub use crate::device::{device, training_device};
+    pub use crate::error::{CourseError, Result};
+    pub use crate::layers::{Activation, Dense};
+    pub use crate::linalg::{Pca, principal_angles};
+    pub use crate::mode::Mode;
+    pub use crate::plot::{
+        Figure, plot_codings_2d, plot_history, plot_image, plot_images, plot_toy_3d,
+        reconstruction_grid, scatter_classes, show_reconstructions,
+    };
+    pub use crate::summary::{ModelSummary, Summary};
+    pub use crate::train::{
+        Data, FitConfig, History, Loss, Metric, OptimizerConfig, Targets, TrainModel, evaluate,
+        fit, predict,
+    };
+    pub use burn::module::Module;
+    pub use burn::tensor::{Device, Tensor};
+}

@@ -1,0 +1,459 @@
+//! The slides' figures: image grids, originals over reconstructions, loss curves, class-coloured
+//! scatter plots, and the toy data in 3-D with its 2-D codings.
+//!
+//! Every helper returns a [`Figure`]: the last expression of a notebook cell shows it inline
+//! (evcxr's display protocol), and [`Figure::save`] writes it to a file. Images are PNG (pixels
+//! stay pixels), charts are SVG (sharp at any zoom, and text stays text). The same inputs always
+//! give the same bytes, so figures are pinned by snapshot tests.
+//!
+//! The Rust kernel shows one output per MIME type per cell: to show two figures together, put
+//! them side by side with [`Figure::row`].
+
+use crate::data::{CLASS_NAMES, IMAGE_PIXELS, IMAGE_SIDE, Matrix};
+use crate::error::{CourseError, Result};
+use crate::train::{History, TrainModel, predict};
+use base64::Engine;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use std::path::Path;
+
+/// matplotlib's `tab10` palette, the slides' class colours.
+pub const TAB10: [RGBColor; 10] = [
+    RGBColor(0x1f, 0x77, 0xb4), RGBColor(0xff, 0x7f, 0x0e), RGBColor(0x2c, 0xa0, 0x2c),
+    RGBColor(0xd6, 0x27, 0x28), RGBColor(0x94, 0x67, 0xbd), RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2), RGBColor(0x7f, 0x7f, 0x7f), RGBColor(0xbc, 0xbd, 0x22),
+    RGBColor(0x17, 0xbe, 0xcf),
+];
+
+/// Screen pixels per image pixel in image figures.
+const IMAGE_SCALE: usize = 3;
+/// Gap between images in a grid, in screen pixels.
+const GAP: usize = 4;
+/// The default chart size, one for every chart (d2l's habit: one figure size throughout).
+const CHART_SIZE: (u32, u32) = (640, 440);
+
+/// A rendered figure.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Figure {
+    /// A PNG image.
+    Png {
+        /// The encoded file.
+        bytes: Vec<u8>,
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+    /// An SVG drawing.
+    Svg {
+        /// The document.
+        text: String,
+        /// Width in pixels.
+        width: u32,
+        /// Height in pixels.
+        height: u32,
+    },
+}
+
+impl Figure {
+    /// The file's bytes (PNG or SVG).
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            Figure::Png { bytes, .. } => bytes,
+            Figure::Svg { text, .. } => text.as_bytes(),
+        }
+    }
+
+    /// `(width, height)` in pixels.
+    pub fn size(&self) -> (u32, u32) {
+        match *self {
+            Figure::Png { width, height, .. } | Figure::Svg { width, height, .. } => (width, height),
+        }
+    }
+
+    /// The file extension of this figure's format.
+    pub fn extension(&self) -> &'static str {
+        match self {
+            Figure::Png { .. } => "png",
+            Figure::Svg { .. } => "svg",
+        }
+    }
+
+    /// Writes the figure to `path`, whose extension must match the format ([`Figure::extension`]).
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !ext.eq_ignore_ascii_case(self.extension()) {
+            return Err(CourseError::bad_config(
+                "path",
+                format!(
+                    "this figure is {}, so save it to a `.{}` file (got `{}`)",
+                    self.extension().to_uppercase(),
+                    self.extension(),
+                    path.display()
+                ),
+            ));
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| CourseError::io(parent, e))?;
+        }
+        std::fs::write(path, self.bytes()).map_err(|e| CourseError::io(path, e))
+    }
+
+    /// Shows the figure as the cell's output in Jupyter (evcxr's display protocol).
+    pub fn evcxr_display(&self) {
+        match self {
+            Figure::Png { bytes, .. } => println!(
+                "EVCXR_BEGIN_CONTENT image/png\n{}\nEVCXR_END_CONTENT",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            ),
+            Figure::Svg { text, .. } => {
+                println!("EVCXR_BEGIN_CONTENT image/svg+xml\n{}\nEVCXR_END_CONTENT", text.trim())
+            }
+        }
+    }
+
+    /// The figures side by side in one SVG, top-aligned.
+    pub fn row(figures: &[Figure]) -> Figure {
+        let width = figures.iter().map(|f| f.size().0).sum();
+        let height = figures.iter().map(|f| f.size().1).max().unwrap_or(0);
+        let mut text = format!(
+            "<svg width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" \
+             xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\">\n"
+        );
+        let mut x = 0;
+        for figure in figures {
+            let (w, h) = figure.size();
+            match figure {
+                Figure::Png { bytes, .. } => text.push_str(&format!(
+                    "<image x=\"{x}\" y=\"0\" width=\"{w}\" height=\"{h}\" \
+                     style=\"image-rendering:pixelated\" href=\"data:image/png;base64,{}\"/>\n",
+                    base64::engine::general_purpose::STANDARD.encode(bytes)
+                )),
+                Figure::Svg { text: inner, .. } => {
+                    // A nested <svg> keeps the inner drawing's own coordinates.
+                    let body = inner.trim().strip_prefix("<svg").unwrap_or(inner);
+                    text.push_str(&format!("<svg x=\"{x}\" y=\"0\"{body}\n"));
+                }
+            }
+            x += w;
+        }
+        text.push_str("</svg>\n");
+        Figure::Svg { text, width, height }
+    }
+}
+
+fn plot_err(err: impl std::fmt::Display) -> CourseError {
+    CourseError::Plot { problem: err.to_string() }
+}
+
+/// Grey level of a pixel in `[0, 1]` under matplotlib's `binary` colour map: 0 white, 1 black.
+fn binary_cmap(p: f32) -> u8 {
+    255 - (p.clamp(0.0, 1.0) * 255.0).round() as u8
+}
+
+fn encode_png(pixels: &[u8], width: usize, height: usize) -> Result<Figure> {
+    let mut bytes = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut bytes, width as u32, height as u32);
+        encoder.set_color(png::ColorType::Grayscale);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().map_err(plot_err)?;
+        writer.write_image_data(pixels).map_err(plot_err)?;
+    }
+    Ok(Figure::Png { bytes, width: width as u32, height: height as u32 })
+}
+
+fn check_image(image: &[f32], what: &str) -> Result<()> {
+    if image.len() != IMAGE_PIXELS {
+        return Err(CourseError::shape(
+            what,
+            format!("a 28×28 image ({IMAGE_PIXELS} values)"),
+            format!("{} values", image.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// Images in a grid of `rows` rows, in reading order, 28×28 each, ink dark on white.
+pub fn image_grid(images: &[&[f32]], rows: usize) -> Result<Figure> {
+    for image in images {
+        check_image(image, "image_grid")?;
+    }
+    let rows = rows.max(1);
+    let cols = images.len().div_ceil(rows).max(1);
+    let tile = IMAGE_SIDE * IMAGE_SCALE;
+    let width = cols * tile + (cols + 1) * GAP;
+    let height = rows * tile + (rows + 1) * GAP;
+    let mut pixels = vec![255u8; width * height];
+    for (k, image) in images.iter().enumerate() {
+        let (r, c) = (k / cols, k % cols);
+        let (x0, y0) = (GAP + c * (tile + GAP), GAP + r * (tile + GAP));
+        for y in 0..tile {
+            for x in 0..tile {
+                let p = image[(y / IMAGE_SCALE) * IMAGE_SIDE + x / IMAGE_SCALE];
+                pixels[(y0 + y) * width + x0 + x] = binary_cmap(p);
+            }
+        }
+        // A thin frame, so that white clothes on white ground still show their tile.
+        for i in 0..tile {
+            for (x, y) in [(x0 + i, y0), (x0 + i, y0 + tile - 1), (x0, y0 + i), (x0 + tile - 1, y0 + i)] {
+                pixels[y * width + x] = pixels[y * width + x].min(225);
+            }
+        }
+    }
+    encode_png(&pixels, width, height)
+}
+
+/// One image (the slides' `plot_image`). Lessons 02 on.
+pub fn plot_image(image: &[f32]) -> Result<Figure> {
+    image_grid(&[image], 1)
+}
+
+/// The first `n` images of `x` in rows of at most `per_row`.
+pub fn plot_images(x: &Matrix, n: usize, per_row: usize) -> Result<Figure> {
+    let n = n.min(x.rows);
+    let images: Vec<&[f32]> = (0..n).map(|i| x.row(i)).collect();
+    image_grid(&images, n.div_ceil(per_row.max(1)))
+}
+
+/// Originals (top row) over their reconstructions (bottom row).
+pub fn reconstruction_grid(originals: &Matrix, reconstructions: &Matrix, n_images: usize) -> Result<Figure> {
+    if originals.rows != reconstructions.rows || originals.cols != reconstructions.cols {
+        return Err(CourseError::shape(
+            "reconstruction_grid",
+            format!("reconstructions shaped like the originals ({} × {})", originals.rows, originals.cols),
+            format!("{} × {}", reconstructions.rows, reconstructions.cols),
+        ));
+    }
+    let n = n_images.min(originals.rows);
+    let images: Vec<&[f32]> =
+        (0..n).map(|i| originals.row(i)).chain((0..n).map(|i| reconstructions.row(i))).collect();
+    image_grid(&images, 2)
+}
+
+/// The slides' `show_reconstructions(model, n_images=5)`: the first `n_images` of `images`
+/// (the validation set in the slides) over the model's reconstructions of them. Lessons 02, 04-06.
+pub fn show_reconstructions<M: TrainModel>(model: &M, images: &Matrix, n_images: usize) -> Result<Figure> {
+    let originals = images.head(n_images);
+    let reconstructions = predict(model, &originals)?;
+    reconstruction_grid(&originals, &reconstructions, n_images)
+}
+
+/// The finite range of `values`, padded by 5% (and widened if it is a single value).
+fn padded_range(values: impl Iterator<Item = f64>) -> std::ops::Range<f64> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if !lo.is_finite() {
+        return 0.0..1.0;
+    }
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
+    (lo - pad)..(hi + pad)
+}
+
+fn svg_figure(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, Shift>) -> Result<()>) -> Result<Figure> {
+    let mut text = String::new();
+    {
+        let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
+        root.fill(&WHITE).map_err(plot_err)?;
+        draw(&root)?;
+        root.present().map_err(plot_err)?;
+    }
+    Ok(Figure::Svg { text, width: size.0, height: size.1 })
+}
+
+/// Curves `(name, y values)` against 1, 2, 3, ... (epochs), one colour each, with a legend.
+pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[(String, Vec<f64>)]) -> Result<Figure> {
+    let n = series.iter().map(|(_, ys)| ys.len()).max().unwrap_or(0).max(1);
+    let x_range = 1.0..(n as f64).max(2.0);
+    let y_range = padded_range(series.iter().flat_map(|(_, ys)| ys.iter().copied()));
+    svg_figure(CHART_SIZE, |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(x_range, y_range)
+            .map_err(plot_err)?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .draw()
+            .map_err(plot_err)?;
+        for (k, (name, ys)) in series.iter().enumerate() {
+            let color = TAB10[k % 10];
+            // Validation curves dashed-looking (thinner), as in Keras plots of history.
+            let points: Vec<(f64, f64)> =
+                ys.iter().enumerate().filter(|(_, y)| y.is_finite()).map(|(i, &y)| (i as f64 + 1.0, y)).collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .map_err(plot_err)?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+/// The learning curves of a training run: every series of the history (loss, val_loss,
+/// metrics), like `pd.DataFrame(history.history).plot()`.
+pub fn plot_history(history: &History) -> Result<Figure> {
+    let series: Vec<(String, Vec<f64>)> = history.names.iter().map(|n| (n.clone(), history.series(n))).collect();
+    line_chart("Learning curves", "epoch", "value", &series)
+}
+
+fn check_points(points: &Matrix, what: &str) -> Result<()> {
+    if points.cols != 2 {
+        return Err(CourseError::shape(what, "2-D points (2 columns)", format!("{} columns", points.cols)));
+    }
+    Ok(())
+}
+
+/// 2-D points coloured by class with the tab10 palette and a legend of the class names (the
+/// slides' `plt.scatter(X[:, 0], X[:, 1], c=y, s=10, cmap="tab10")`). Lesson 03.
+pub fn scatter_classes(points: &Matrix, labels: &[u8], title: &str) -> Result<Figure> {
+    check_points(points, "scatter_classes")?;
+    if labels.len() != points.rows {
+        return Err(CourseError::shape(
+            "scatter_classes",
+            format!("one label per point ({})", points.rows),
+            format!("{} labels", labels.len()),
+        ));
+    }
+    let x_range = padded_range((0..points.rows).map(|i| points.row(i)[0] as f64));
+    let y_range = padded_range((0..points.rows).map(|i| points.row(i)[1] as f64));
+    svg_figure((760, 560), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 20))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(x_range, y_range)
+            .map_err(plot_err)?;
+        chart.configure_mesh().disable_mesh().draw().map_err(plot_err)?;
+        for class in 0..10u8 {
+            let color = TAB10[class as usize];
+            let pts: Vec<(f64, f64)> = (0..points.rows)
+                .filter(|&i| labels[i] == class)
+                .map(|i| (points.row(i)[0] as f64, points.row(i)[1] as f64))
+                .collect();
+            if pts.is_empty() {
+                continue;
+            }
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 2, color.filled())))
+                .map_err(plot_err)?
+                .label(CLASS_NAMES[class as usize])
+                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperRight)
+            .draw()
+            .map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+/// The 2-D codings of the toy data, axes `z1` and `z2` (the book's figure 17-2, right). Lesson 01.
+pub fn plot_codings_2d(codings: &Matrix, title: &str) -> Result<Figure> {
+    check_points(codings, "plot_codings_2d")?;
+    let pts: Vec<(f64, f64)> = (0..codings.rows).map(|i| (codings.row(i)[0] as f64, codings.row(i)[1] as f64)).collect();
+    let x_range = padded_range(pts.iter().map(|p| p.0));
+    let y_range = padded_range(pts.iter().map(|p| p.1));
+    svg_figure((420, 360), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(x_range, y_range)
+            .map_err(plot_err)?;
+        chart.configure_mesh().x_desc("z1").y_desc("z2").draw().map_err(plot_err)?;
+        chart.draw_series(pts.iter().map(|&p| Circle::new(p, 3, TAB10[0].filled()))).map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+/// The toy data in 3-D (the book's figure 17-2, left). Lesson 01.
+pub fn plot_toy_3d(x: &Matrix, title: &str) -> Result<Figure> {
+    if x.cols != 3 {
+        return Err(CourseError::shape("plot_toy_3d", "3-D points (3 columns)", format!("{} columns", x.cols)));
+    }
+    let col = |k: usize| (0..x.rows).map(move |i| x.row(i)[k] as f64);
+    let (xr, yr, zr) = (padded_range(col(0)), padded_range(col(1)), padded_range(col(2)));
+    svg_figure((420, 360), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 18))
+            .margin(12)
+            .build_cartesian_3d(xr, zr, yr)
+            .map_err(plot_err)?;
+        chart.with_projection(|mut p| {
+            p.yaw = 0.6;
+            p.pitch = 0.35;
+            p.scale = 0.85;
+            p.into_matrix()
+        });
+        chart.configure_axes().light_grid_style(BLACK.mix(0.1)).max_light_lines(3).draw().map_err(plot_err)?;
+        // Plotters' 3-D y axis is vertical: draw x3 upward, like the book.
+        let pts: Vec<(f64, f64, f64)> = (0..x.rows).map(|i| {
+            let r = x.row(i);
+            (r[0] as f64, r[2] as f64, r[1] as f64)
+        }).collect();
+        chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, TAB10[0].filled()))).map_err(plot_err)?;
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_inputs_same_bytes() {
+        let x = crate::data::toy_3d_data(1);
+        assert_eq!(plot_toy_3d(&x, "t").unwrap(), plot_toy_3d(&x, "t").unwrap());
+        let img = vec![0.5f32; IMAGE_PIXELS];
+        assert_eq!(plot_image(&img).unwrap(), plot_image(&img).unwrap());
+    }
+
+    #[test]
+    fn png_starts_with_the_signature_and_has_the_grid_size() {
+        let img = vec![1.0f32; IMAGE_PIXELS];
+        let fig = image_grid(&[&img, &img, &img], 1).unwrap();
+        assert!(fig.bytes().starts_with(b"\x89PNG"));
+        assert_eq!(fig.size(), (3 * 84 + 4 * 4, 84 + 2 * 4));
+    }
+
+    #[test]
+    fn wrong_inputs_are_errors() {
+        assert!(plot_image(&[0.0; 10]).unwrap_err().to_string().contains("28×28"));
+        let pts = Matrix::new(2, 3, vec![0.0; 6]).unwrap();
+        assert!(scatter_classes(&pts, &[0, 1], "x").is_err());
+        let fig = plot_image(&vec![0.0; IMAGE_PIXELS]).unwrap();
+        assert!(fig.save("/tmp/figure.svg").unwrap_err().to_string().contains(".png"));
+    }
+
+    #[test]
+    fn row_nests_figures() {
+        let x = crate::data::toy_3d_data(1);
+        let a = plot_toy_3d(&x, "a").unwrap();
+        let b = plot_image(&vec![0.0; IMAGE_PIXELS]).unwrap();
+        let row = Figure::row(&[a.clone(), b.clone()]);
+        assert_eq!(row.size(), (a.size().0 + b.size().0, a.size().1.max(b.size().1)));
+        assert_eq!(row.extension(), "svg");
+    }
+}

@@ -1,0 +1,137 @@
+//! Keras-like model summaries: layer, output shape, parameter count, total.
+//!
+//! Each model lists its layers through [`Summary::summary`]; the parameter counts come from the
+//! layers' real tensors (`Module::num_params`), so a summary can never disagree with the model.
+
+use std::fmt;
+
+/// One row of a summary.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LayerRow {
+    /// The layer's name in the model (`encoder`, `dense_1`, ...).
+    pub name: String,
+    /// Its type, as Keras would print it (`Dense`, `Flatten`, ...).
+    pub kind: String,
+    /// The output shape of one sample (the batch axis, `None` in Keras, is implied).
+    pub output_shape: Vec<usize>,
+    /// Number of parameters.
+    pub params: usize,
+    /// Whether training changes those parameters.
+    pub trainable: bool,
+}
+
+/// A model summary, printed like Keras's `model.summary()`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelSummary {
+    /// The model's name.
+    pub name: String,
+    /// Its layers, input to output.
+    pub rows: Vec<LayerRow>,
+}
+
+/// A model that can describe its layers.
+pub trait Summary {
+    /// The model's layers, output shapes and parameter counts.
+    fn summary(&self) -> ModelSummary;
+}
+
+impl ModelSummary {
+    /// An empty summary of the model `name`.
+    pub fn new(name: &str) -> ModelSummary {
+        ModelSummary { name: name.to_owned(), rows: Vec::new() }
+    }
+
+    /// Adds a trainable layer.
+    pub fn layer(mut self, name: &str, kind: &str, output_shape: &[usize], params: usize) -> Self {
+        self.rows.push(LayerRow {
+            name: name.to_owned(),
+            kind: kind.to_owned(),
+            output_shape: output_shape.to_vec(),
+            params,
+            trainable: true,
+        });
+        self
+    }
+
+    /// Adds a frozen layer (its parameters are not trained).
+    pub fn frozen_layer(mut self, name: &str, kind: &str, output_shape: &[usize], params: usize) -> Self {
+        self = self.layer(name, kind, output_shape, params);
+        if let Some(row) = self.rows.last_mut() {
+            row.trainable = false;
+        }
+        self
+    }
+
+    /// All parameters.
+    pub fn total_params(&self) -> usize {
+        self.rows.iter().map(|r| r.params).sum()
+    }
+
+    /// The parameters training changes.
+    pub fn trainable_params(&self) -> usize {
+        self.rows.iter().filter(|r| r.trainable).map(|r| r.params).sum()
+    }
+
+    /// Shows the summary as the cell's output in Jupyter (evcxr's display protocol).
+    pub fn evcxr_display(&self) {
+        println!("EVCXR_BEGIN_CONTENT text/plain\n{self}\nEVCXR_END_CONTENT");
+    }
+}
+
+/// `1234567` → `"1,234,567"`, as Keras prints parameter counts.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl fmt::Display for ModelSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let shape = |s: &[usize]| {
+            let dims: Vec<String> = s.iter().map(usize::to_string).collect();
+            format!("(None, {})", dims.join(", "))
+        };
+        let rule = |c: char| c.to_string().repeat(65);
+        writeln!(f, "Model: \"{}\"", self.name)?;
+        writeln!(f, "{}", rule('_'))?;
+        writeln!(f, " {:<28}{:<26}{}", "Layer (type)", "Output Shape", "Param #")?;
+        writeln!(f, "{}", rule('='))?;
+        for (i, row) in self.rows.iter().enumerate() {
+            let layer = format!("{} ({})", row.name, row.kind);
+            writeln!(f, " {:<28}{:<26}{}", layer, shape(&row.output_shape), thousands(row.params))?;
+            if i + 1 < self.rows.len() {
+                writeln!(f)?;
+            }
+        }
+        writeln!(f, "{}", rule('='))?;
+        writeln!(f, "Total params: {}", thousands(self.total_params()))?;
+        writeln!(f, "Trainable params: {}", thousands(self.trainable_params()))?;
+        writeln!(f, "Non-trainable params: {}", thousands(self.total_params() - self.trainable_params()))?;
+        write!(f, "{}", rule('_'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+    }
+
+    #[test]
+    fn totals_count_frozen_layers_apart() {
+        let s = ModelSummary::new("m").frozen_layer("a", "Dense", &[2], 8).layer("b", "Dense", &[3], 9);
+        assert_eq!((s.total_params(), s.trainable_params()), (17, 9));
+    }
+}
