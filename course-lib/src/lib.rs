@@ -38,9 +38,10 @@ pub mod prelude {
     pub use crate::error::{CourseError, Result};
     pub use crate::layers::{Activation, Dense};
     pub use crate::linalg::{Pca, principal_angles};
+    pub use crate::linear_ae::LinearAeConfig;
     pub use crate::mode::Mode;
     pub use crate::plot::{
-        Figure, plot_codings_2d, plot_history, plot_image, plot_images, plot_toy_3d,
+        Figure, compare_histories, plot_codings_2d, plot_history, plot_image, plot_images, plot_toy_3d,
         reconstruction_grid, scatter_classes, show_reconstructions,
     };
     pub use crate::summary::{ModelSummary, Summary};
@@ -48,6 +49,7 @@ pub mod prelude {
         Data, FitConfig, History, Loss, Metric, OptimizerConfig, Targets, TrainModel, evaluate,
         fit, predict,
     };
+    pub use crate::{intro, linear_ae};
     pub use burn::module::Module;
     pub use burn::tensor::{Device, Tensor};
 }

@@ -313,6 +313,17 @@ pub fn plot_history(history: &History) -> Result<Figure> {
     line_chart("Learning curves", "epoch", "value", &series)
 }
 
+/// One series (`"loss"`, `"val_loss"`, ...) of several training runs, to compare them: for
+/// instance two learning rates, or tied and untied weights.
+pub fn compare_histories(runs: &[(&str, &History)], series: &str) -> Result<Figure> {
+    let curves: Vec<(String, Vec<f64>)> = runs.iter().map(|(name, h)| (name.to_string(), h.series(series))).collect();
+    if curves.iter().all(|(_, ys)| ys.is_empty()) {
+        let names = runs.first().map(|(_, h)| h.names.join(", ")).unwrap_or_default();
+        return Err(CourseError::bad_config("series", format!("no run has a series `{series}`; the histories have: {names}")));
+    }
+    line_chart(series, "epoch", series, &curves)
+}
+
 fn check_points(points: &Matrix, what: &str) -> Result<()> {
     if points.cols != 2 {
         return Err(CourseError::shape(what, "2-D points (2 columns)", format!("{} columns", points.cols)));

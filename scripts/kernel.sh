@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The course's Jupyter kernel: evcxr_jupyter with a persistent build directory of its own.
+#
+# Why: evcxr builds every cell, and course-lib with burn under it, in its "tmpdir". With the
+# default (a fresh temporary directory per kernel) every notebook waits ~14 minutes for its first
+# cell; with one shared tmpdir two open notebooks overwrite each other's cell crate and break.
+# So each running kernel takes a "slot" (a build directory held by a lock for the kernel's life),
+# and a new slot starts as a copy of the template that `./course setup` built warm.
+#
+# Usage (from kernel.json): kernel.sh {connection_file}
+# COURSE_KERNEL_DIR, when set, names the build directory to use instead (the set-up uses it to
+# warm the template).
+set -euo pipefail
+
+connection_file=$1
+cache=${COURSE_CACHE:-$HOME/.cache/course-rust}
+kernels=$cache/kernels
+template=$kernels/template
+mkdir -p "$kernels"
+
+export PATH="$HOME/.cargo/bin:$PATH"
+
+run_kernel() {
+  export EVCXR_TMPDIR=$1
+  exec evcxr_jupyter --control_file "$connection_file"
+}
+
+if [[ -n "${COURSE_KERNEL_DIR:-}" ]]; then
+  mkdir -p "$COURSE_KERNEL_DIR"
+  exec {lock}>"$COURSE_KERNEL_DIR.lock"
+  flock "$lock"
+  run_kernel "$COURSE_KERNEL_DIR"
+fi
+
+for i in $(seq 0 31); do
+  slot=$kernels/slot-$i
+  exec {lock}>"$slot.lock"
+  if flock -n "$lock"; then
+    # The lock stays held by this process, then by evcxr_jupyter (exec keeps the descriptor),
+    # until the kernel exits. A slot made from an older template is renewed.
+    if [[ -d "$template" && "$(cat "$slot/.template-stamp" 2>/dev/null)" != "$(cat "$template/.template-stamp" 2>/dev/null)" ]]; then
+      rm -rf "$slot"
+      exec {tlock}>"$template.lock"
+      flock -s "$tlock"           # not while the set-up rebuilds the template
+      cp -a "$template" "$slot"
+      exec {tlock}>&-
+    fi
+    mkdir -p "$slot"
+    run_kernel "$slot"
+  fi
+  exec {lock}>&-
+done
+echo "course kernel: all 32 build slots in $kernels are in use; close some notebooks" >&2
+exit 1

@@ -1,0 +1,68 @@
+"""Runs every notebook in notebooks/ top to bottom through a real Jupyter kernel manager (nbclient)
+with the course's Rust kernel, in quick mode, and fails on any error output.
+
+Usage: run_notebooks.py [NOTEBOOK ...]   (default: all of notebooks/*.ipynb)
+Prints the seconds each cell took, so that slow cells show up.
+"""
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def run(path):
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        kernel_name="course-rust",
+        timeout=1800,
+        startup_timeout=300,
+        allow_errors=True,
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
+    )
+    start = time.monotonic()
+    client.execute()
+    total = time.monotonic() - start
+    failures = []
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        meta = cell.metadata.get("execution", {})
+        seconds = ""
+        if "iopub.execute_input" in meta and "shell.execute_reply" in meta:
+            from datetime import datetime
+            t0 = datetime.fromisoformat(meta["iopub.execute_input"].replace("Z", "+00:00"))
+            t1 = datetime.fromisoformat(meta["shell.execute_reply"].replace("Z", "+00:00"))
+            seconds = f"{(t1 - t0).total_seconds():6.1f} s"
+        first_line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+        print(f"  cell {index:2d} {seconds:>9}  {first_line[:70]}")
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") if output.output_type == "stream" else ""
+            if output.output_type == "error" or "panicked at" in text:
+                detail = "\n".join(output.get("traceback", [])) or output.get("evalue", "") or text
+                failures.append(f"{path.name}, cell {index}:\n{cell.source}\n--- error ---\n{detail}")
+    print(f"  {path.name}: {total:.1f} s")
+    return failures
+
+
+def main():
+    os.environ["COURSE_MODE"] = "quick"
+    paths = [Path(p) for p in sys.argv[1:]] or sorted(NOTEBOOKS.glob("*.ipynb"))
+    failures = []
+    for path in paths:
+        print(f"{path.name}")
+        failures += run(path)
+    if failures:
+        print("\n\n".join(failures), file=sys.stderr)
+        sys.exit(f"{len(failures)} notebook cell(s) failed")
+    print(f"{len(paths)} notebooks ran without errors")
+
+
+if __name__ == "__main__":
+    main()
