@@ -19,6 +19,12 @@ template=$kernels/template
 mkdir -p "$kernels"
 
 export PATH="$HOME/.cargo/bin:$PATH"
+# evcxr loads each cell as a shared library linked to Rust's libstd.so, found through a relative
+# RUNPATH that rustc computes from target/*/debug/deps; evcxr loads the copy in target/*/debug,
+# one level up, and the relative path only lands right when the build directory shares no
+# prefix with the toolchain (as /tmp does not with ~/.rustup). A build directory under $HOME
+# would fail with "dlopen failed"; naming the library directory makes it work anywhere.
+export LD_LIBRARY_PATH="$(rustc --print target-libdir)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 
 run_kernel() {
   export EVCXR_TMPDIR=$1
