@@ -94,6 +94,77 @@ impl Dense {
     }
 }
 
+/// Dense layers applied one after the other (a Keras `Sequential` of `Dense` layers).
+#[derive(Module, Debug)]
+pub struct DenseStack {
+    /// The layers, input side first.
+    pub layers: Vec<Dense>,
+}
+
+impl DenseStack {
+    /// Layers of the given `units` after `inputs`, all with `activation` except the last, which
+    /// has `last_activation`.
+    pub fn new(inputs: usize, units: &[usize], activation: Activation, last_activation: Activation, rng: &mut Rng, device: &Device) -> DenseStack {
+        let mut layers = Vec::with_capacity(units.len());
+        let mut width = inputs;
+        for (i, &u) in units.iter().enumerate() {
+            let act = if i + 1 == units.len() { last_activation } else { activation };
+            layers.push(Dense::new(width, u, act, rng, device));
+            width = u;
+        }
+        DenseStack { layers }
+    }
+
+    /// Number of inputs of the first layer.
+    pub fn inputs(&self) -> usize {
+        self.layers.first().map_or(0, Dense::inputs)
+    }
+
+    /// Number of outputs of the last layer.
+    pub fn outputs(&self) -> usize {
+        self.layers.last().map_or(0, Dense::units)
+    }
+
+    /// # Shapes
+    /// `[batch, inputs]` → `[batch, outputs]`
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        self.layers.iter().fold(x, |h, layer| layer.forward(h))
+    }
+
+    /// The stack followed by `other`'s layers.
+    pub fn then(mut self, other: DenseStack) -> DenseStack {
+        self.layers.extend(other.layers);
+        self
+    }
+}
+
+/// The slides' `DenseTranspose`: a decoder layer that reuses an encoder layer's weight matrix,
+/// transposed, with a bias of its own. Tying the weights halves the parameters of a symmetric
+/// autoencoder. It holds only the bias; `forward` takes the tied layer.
+#[derive(Module, Debug)]
+pub struct DenseTranspose {
+    /// `[inputs of the tied layer]`, zero at the start.
+    pub bias: Param<Tensor<1>>,
+    /// Applied after the affine map.
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl DenseTranspose {
+    /// A transposed layer for `tied`, mapping its `units` back to its `inputs`.
+    pub fn new(tied: &Dense, activation: Activation, device: &Device) -> DenseTranspose {
+        let n = tied.inputs();
+        DenseTranspose { bias: Param::from_data(TensorData::new(vec![0.0f32; n], [n]), device), activation }
+    }
+
+    /// # Shapes
+    /// `[batch, tied.units]` → `[batch, tied.inputs]`
+    pub fn forward(&self, x: Tensor<2>, tied: &Dense) -> Tensor<2> {
+        let z = burn::tensor::module::linear(x, tied.weight.val().transpose(), Some(self.bias.val()));
+        self.activation.apply(z)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ pub mod linear_ae;
 pub mod mode;
 pub mod plot;
 pub mod rng;
+pub mod stacked_ae;
 pub mod summary;
 pub mod train;
 
@@ -39,6 +40,7 @@ pub mod prelude {
     pub use crate::layers::{Activation, Dense};
     pub use crate::linalg::{Pca, principal_angles};
     pub use crate::linear_ae::LinearAeConfig;
+    pub use crate::stacked_ae::{Classifier, StackedAeConfig};
     pub use crate::mode::Mode;
     pub use crate::plot::{
         Figure, compare_histories, plot_codings_2d, plot_history, plot_image, plot_images, plot_toy_3d,
@@ -49,7 +51,7 @@ pub mod prelude {
         Data, FitConfig, History, Loss, Metric, OptimizerConfig, Targets, TrainModel, evaluate,
         fit, predict,
     };
-    pub use crate::{intro, linear_ae};
+    pub use crate::{intro, linear_ae, stacked_ae};
     pub use burn::module::Module;
     pub use burn::tensor::{Device, Tensor};
 }
