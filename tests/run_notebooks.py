@@ -5,6 +5,7 @@ Usage: run_notebooks.py [NOTEBOOK ...]   (default: all of notebooks/*.ipynb)
 Prints the seconds each cell took, so that slow cells show up.
 """
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -46,6 +47,7 @@ def run(path):
             text = output.get("text", "") if output.output_type == "stream" else ""
             if output.output_type == "error" or "panicked at" in text:
                 detail = "\n".join(output.get("traceback", [])) or output.get("evalue", "") or text
+                detail = re.sub(r"\x1b\[[0-9;]*m", "", detail)  # the kernel colours its errors
                 failures.append(f"{path.name}, cell {index}:\n{cell.source}\n--- error ---\n{detail}")
     print(f"  {path.name}: {total:.1f} s")
     return failures

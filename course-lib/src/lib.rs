@@ -11,6 +11,7 @@
 //! cost a student the whole notebook's state.
 
 pub mod checkpoint;
+pub mod config;
 pub mod data;
 pub mod device;
 pub mod error;

@@ -13,7 +13,6 @@ use crate::linalg::{Pca, mse, principal_angles};
 use crate::rng::Rng;
 use crate::summary::{ModelSummary, Summary};
 use crate::train::{FitConfig, Loss, OptimizerConfig, TrainModel, predict, predict_with};
-use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use std::fmt;
@@ -25,18 +24,16 @@ pub const BOOK_LEARNING_RATE: f64 = 1.5;
 /// The slide's `fit(X_train, X_train, epochs=20)`.
 pub const EPOCHS: usize = 20;
 
-/// The slide's linear autoencoder: `Dense(2, input_shape=[3])` then `Dense(3)`.
-#[derive(Config, Debug)]
-pub struct LinearAeConfig {
-    /// Features of one input (3 for the toy data).
-    #[config(default = 3)]
-    pub inputs: usize,
-    /// Size of the coding (2: the plane to project on).
-    #[config(default = 2)]
-    pub codings: usize,
-    /// Seeds the initial weights.
-    #[config(default = 42)]
-    pub seed: u64,
+crate::config::course_config! {
+    /// The slide's linear autoencoder: `Dense(2, input_shape=[3])` then `Dense(3)`.
+    pub struct LinearAeConfig {
+        /// Features of one input (3 for the toy data).
+        inputs / with_inputs: usize = 3,
+        /// Size of the coding (2: the plane to project on).
+        codings / with_codings: usize = 2,
+        /// Seeds the initial weights.
+        seed / with_seed: u64 = 42,
+    }
 }
 
 impl LinearAeConfig {

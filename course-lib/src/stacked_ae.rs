@@ -17,7 +17,6 @@ use crate::layers::{Activation, Dense, DenseStack, DenseTranspose};
 use crate::rng::Rng;
 use crate::summary::{ModelSummary, Summary};
 use crate::train::{Data, FitConfig, History, Loss, Metric, OptimizerConfig, TrainModel, predict_with};
-use burn::config::Config;
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use std::fmt;
@@ -35,21 +34,18 @@ pub fn fit_config() -> FitConfig {
         .with_epochs(EPOCHS)
 }
 
-/// The slide's stacked autoencoder, 784 → 100 → 30 → 100 → 784.
-#[derive(Config, Debug)]
-pub struct StackedAeConfig {
-    /// Pixels of an input image.
-    #[config(default = 784)]
-    pub inputs: usize,
-    /// Units of the hidden layers on both sides of the coding.
-    #[config(default = 100)]
-    pub hidden: usize,
-    /// Size of the coding.
-    #[config(default = 30)]
-    pub codings: usize,
-    /// Seeds the initial weights.
-    #[config(default = 42)]
-    pub seed: u64,
+crate::config::course_config! {
+    /// The slide's stacked autoencoder, 784 → 100 → 30 → 100 → 784.
+    pub struct StackedAeConfig {
+        /// Pixels of an input image.
+        inputs / with_inputs: usize = 784,
+        /// Units of the hidden layers on both sides of the coding.
+        hidden / with_hidden: usize = 100,
+        /// Size of the coding.
+        codings / with_codings: usize = 30,
+        /// Seeds the initial weights.
+        seed / with_seed: u64 = 42,
+    }
 }
 
 impl StackedAeConfig {
@@ -385,7 +381,7 @@ pub fn compare_pretraining(encoder: &DenseStack, train: &Dataset, valid: &Datase
     let accuracy = |h: &History| h.last("val_accuracy").unwrap_or(f64::NAN);
     let mut rows = Vec::new();
 
-    let mut scratch = Classifier::from_scratch(&config.with_hidden(encoder.layers[0].units()), device)?;
+    let mut scratch = Classifier::from_scratch(&config.clone().with_hidden(encoder.layers[0].units()), device)?;
     let h = scratch.fit(train_data, Some(valid_data), &classifier_fit_config(epochs[0]).with_seed(seed))?;
     rows.push(("from scratch".to_owned(), accuracy(&h), h));
 

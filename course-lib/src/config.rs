@@ -1,0 +1,48 @@
+//! `course_config!`: model configurations in the burn style (`FooConfig::new().with_x(..)`, the
+//! slide's hyperparameters as defaults), written as a `macro_rules!` macro.
+//!
+//! Why not burn's `#[derive(Config)]`: the Rust kernel infers the type of every notebook variable
+//! with rust-analyzer, which does not expand procedural macros. `LinearAeConfig::new()` from a
+//! derive has no type it can see, and a cell like `let ae = LinearAeConfig::new().init(&d)?;`
+//! fails with a confusing "`!` type is experimental". Declarative macros are expanded, so the
+//! types stay visible.
+
+/// Declares a configuration struct with documented fields and defaults, `new()` (all defaults),
+/// `Default`, and one `with_<field>` method per field (named in the declaration,
+/// `field / with_field: Type = default,`, since stable Rust cannot build identifiers).
+macro_rules! course_config {
+    (
+        $(#[$meta:meta])*
+        pub struct $name:ident {
+            $( $(#[$field_meta:meta])* $field:ident / $with:ident : $ty:ty = $default:expr, )*
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq)]
+        pub struct $name {
+            $( $(#[$field_meta])* pub $field: $ty, )*
+        }
+
+        impl $name {
+            /// The configuration with the slide's values.
+            pub fn new() -> $name {
+                $name { $( $field: $default, )* }
+            }
+
+            $(
+                #[doc = concat!("Sets `", stringify!($field), "`.")]
+                pub fn $with(mut self, $field: $ty) -> $name {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+
+        impl Default for $name {
+            fn default() -> $name {
+                $name::new()
+            }
+        }
+    };
+}
+pub(crate) use course_config;
