@@ -7,3 +7,5 @@ mod data;
 mod figures;
 // Lesson 01: linear autoencoder = PCA.
 mod lesson01;
+// Lesson 02: stacked autoencoders.
+mod lesson02;

@@ -412,6 +412,26 @@ mod tests {
     }
 
     #[test]
+    fn a_frozen_encoder_does_not_change_and_fine_tuning_does() {
+        let device = Device::flex().autodiff();
+        let mut rng = Rng::new(3);
+        let x = Matrix::new(64, 784, (0..64 * 784).map(|_| rng.uniform() as f32).collect()).unwrap();
+        let y: Vec<u8> = (0..64).map(|i| (i % 10) as u8).collect();
+        let encoder = StackedAeConfig::new().init(&device).unwrap().encoder;
+        let weights = |c: &Classifier| Matrix::from_tensor(c.encoder.layers[0].weight.val().detach());
+        let mut clf = Classifier::pretrained(&encoder, 1, &device);
+        let before = weights(&clf);
+        let head_before = Matrix::from_tensor(clf.head.weight.val().detach());
+        let config = classifier_fit_config(1).with_verbose(false);
+        clf.fit(Data::labelled(&x, &y), None, &config).unwrap();
+        assert_eq!(weights(&clf), before);
+        assert_ne!(Matrix::from_tensor(clf.head.weight.val().detach()), head_before);
+        let mut tuned = clf.with_encoder_frozen(false);
+        tuned.fit(Data::labelled(&x, &y), None, &config).unwrap();
+        assert_ne!(weights(&tuned), before);
+    }
+
+    #[test]
     fn stacking_checks_the_widths() {
         let device = Device::flex();
         let a = StackedAeConfig::new().init(&device).unwrap();

@@ -97,14 +97,19 @@ impl fmt::Display for ModelSummary {
             let dims: Vec<String> = s.iter().map(usize::to_string).collect();
             format!("(None, {})", dims.join(", "))
         };
-        let rule = |c: char| c.to_string().repeat(65);
+        let layers: Vec<String> = self.rows.iter().map(|r| format!("{} ({})", r.name, r.kind)).collect();
+        let shapes: Vec<String> = self.rows.iter().map(|r| shape(&r.output_shape)).collect();
+        // Keras's column widths, widened when a name does not fit.
+        let w1 = layers.iter().map(|l| l.len() + 2).max().unwrap_or(0).max(28);
+        let w2 = shapes.iter().map(|s| s.len() + 2).max().unwrap_or(0).max(26);
+        let width = 1 + w1 + w2 + 10;
+        let rule = |c: char| c.to_string().repeat(width);
         writeln!(f, "Model: \"{}\"", self.name)?;
         writeln!(f, "{}", rule('_'))?;
-        writeln!(f, " {:<28}{:<26}{}", "Layer (type)", "Output Shape", "Param #")?;
+        writeln!(f, " {:<w1$}{:<w2$}{}", "Layer (type)", "Output Shape", "Param #")?;
         writeln!(f, "{}", rule('='))?;
         for (i, row) in self.rows.iter().enumerate() {
-            let layer = format!("{} ({})", row.name, row.kind);
-            writeln!(f, " {:<28}{:<26}{}", layer, shape(&row.output_shape), thousands(row.params))?;
+            writeln!(f, " {:<w1$}{:<w2$}{}", layers[i], shapes[i], thousands(row.params))?;
             if i + 1 < self.rows.len() {
                 writeln!(f)?;
             }

@@ -1,0 +1,77 @@
+use course_lib::data::load_fashion_mnist_sample;
+use course_lib::plot::show_reconstructions;
+use course_lib::stacked_ae::{self, Classifier, StackedAeConfig, compare_pretraining, greedy_phases, train_greedy};
+use course_lib::summary::Summary;
+use course_lib::train::Data;
+use course_lib::training_device;
+
+#[test]
+fn summaries_of_every_variant() {
+    let device = training_device();
+    let config = StackedAeConfig::new();
+    let classifier = Classifier::from_scratch(&config, &device).unwrap();
+    let frozen = Classifier::pretrained(&config.init(&device).unwrap().encoder, 1, &device);
+    let text = [
+        config.init(&device).unwrap().summary().to_string(),
+        config.init_tied(&device).unwrap().summary().to_string(),
+        classifier.summary().to_string(),
+        frozen.summary().to_string(),
+    ]
+    .join("\n\n");
+    insta::assert_snapshot!(text);
+}
+
+/// Seeded losses of the slide's model and of the tied one after a few steps on the sample
+/// (300 training images: 10 steps of 32 per epoch).
+#[test]
+fn seeded_losses_on_the_sample() {
+    let fashion = load_fashion_mnist_sample().unwrap();
+    let train = Data::autoencoder(&fashion.train.x);
+    let valid = Data::autoencoder(&fashion.valid.x);
+    let config = stacked_ae::fit_config().with_epochs(3).with_verbose(false);
+    let mut untied = StackedAeConfig::new().init(&training_device()).unwrap();
+    let mut tied = StackedAeConfig::new().init_tied(&training_device()).unwrap();
+    let report: Vec<String> = [("untied", untied.fit(train, Some(valid), &config).unwrap()), ("tied", tied.fit(train, Some(valid), &config).unwrap())]
+        .iter()
+        .map(|(name, h)| {
+            let rows: Vec<String> = h.epochs.iter().map(|row| row.iter().map(|v| format!("{v:.3}")).collect::<Vec<_>>().join(" ")).collect();
+            format!("{name}: {}\n  {}", h.names.join(" "), rows.join("\n  "))
+        })
+        .collect();
+    insta::assert_snapshot!(report.join("\n"));
+}
+
+#[test]
+fn reconstruction_figure_after_training_on_the_sample() {
+    let fashion = load_fashion_mnist_sample().unwrap();
+    let mut ae = StackedAeConfig::new().init(&training_device()).unwrap();
+    ae.fit(Data::autoencoder(&fashion.train.x), None, &stacked_ae::fit_config().with_epochs(5).with_verbose(false)).unwrap();
+    let figure = show_reconstructions(&ae, &fashion.valid.x, 5).unwrap();
+    insta::assert_binary_snapshot!("stacked_reconstructions.png", figure.bytes().to_vec());
+}
+
+#[test]
+fn greedy_training_stacks_two_phases() {
+    let fashion = load_fashion_mnist_sample().unwrap();
+    let phases = greedy_phases(1).map(|mut p| {
+        p.fit = p.fit.with_verbose(false);
+        p
+    });
+    let (stacked, histories) = train_greedy(&fashion.train.x, &fashion.valid.x, &phases, 42, &training_device()).unwrap();
+    assert_eq!(histories.len(), 2);
+    let widths: Vec<usize> = stacked.encoder.layers.iter().chain(&stacked.decoder.layers).map(|l| l.units()).collect();
+    assert_eq!(widths, [100, 30, 100, 784]);
+    assert_eq!(stacked.summary().total_params(), 163_814);
+}
+
+#[test]
+fn pretraining_table_has_three_rows_and_refuses_bad_label_counts() {
+    let fashion = load_fashion_mnist_sample().unwrap();
+    let device = training_device();
+    let encoder = StackedAeConfig::new().init(&device).unwrap().encoder;
+    let cmp = compare_pretraining(&encoder, &fashion.train, &fashion.valid, 100, [1, 1, 1], 42, &device).unwrap();
+    assert_eq!(cmp.rows.len(), 3);
+    assert!(cmp.rows.iter().all(|(_, acc, _)| (0.0..=1.0).contains(acc)));
+    let err = compare_pretraining(&encoder, &fashion.train, &fashion.valid, 0, [1, 1, 1], 42, &device).unwrap_err();
+    assert!(err.to_string().contains("labels"), "{err}");
+}
