@@ -347,6 +347,12 @@ pub struct PretrainingComparison {
 }
 
 impl PretrainingComparison {
+    /// The validation accuracy of the three classifiers, epoch by epoch.
+    pub fn plot_accuracy(&self) -> Result<crate::plot::Figure> {
+        let runs: Vec<(&str, &History)> = self.rows.iter().map(|(name, _, h)| (name.as_str(), h)).collect();
+        crate::plot::compare_histories(&runs, "val_accuracy")
+    }
+
     /// Shows the table in Jupyter.
     pub fn evcxr_display(&self) {
         println!("EVCXR_BEGIN_CONTENT text/plain\n{self}\nEVCXR_END_CONTENT");
