@@ -14,6 +14,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod embedding;
 pub mod error;
 pub mod intro;
 pub mod layers;
@@ -45,14 +46,15 @@ pub mod prelude {
     pub use crate::mode::Mode;
     pub use crate::plot::{
         Figure, compare_histories, plot_codings_2d, plot_history, plot_image, plot_images, plot_toy_3d,
-        reconstruction_grid, scatter_classes, show_reconstructions,
+        reconstruction_grid, scatter_classes, scatter_thumbnails, show_reconstructions,
     };
     pub use crate::summary::{ModelSummary, Summary};
     pub use crate::train::{
         Data, FitConfig, History, Loss, Metric, OptimizerConfig, Targets, TrainModel, evaluate,
         fit, predict,
     };
-    pub use crate::{intro, linear_ae, stacked_ae};
+    pub use crate::{embedding, intro, linear_ae, stacked_ae};
+    pub use crate::embedding::{QualityTable, TsneConfig};
     pub use burn::module::Module;
     pub use burn::tensor::{Device, Tensor};
 }

@@ -331,9 +331,31 @@ fn check_points(points: &Matrix, what: &str) -> Result<()> {
     Ok(())
 }
 
-/// 2-D points coloured by class with the tab10 palette and a legend of the class names (the
-/// slides' `plt.scatter(X[:, 0], X[:, 1], c=y, s=10, cmap="tab10")`). Lesson 03.
+/// 2-D points coloured by class with the tab10 palette and a legend of the class names beside the
+/// plot (the slides' `plt.scatter(X[:, 0], X[:, 1], c=y, s=10, cmap="tab10")`). Lesson 03.
 pub fn scatter_classes(points: &Matrix, labels: &[u8], title: &str) -> Result<Figure> {
+    scatter_with_thumbnails(points, labels, title, None)
+}
+
+/// The book's richer figure: the class scatter, with some images drawn at their points (one
+/// wherever no other thumbnail is near), so that a student sees what each cluster holds.
+/// `images` has one row per point. Lesson 03.
+pub fn scatter_thumbnails(points: &Matrix, labels: &[u8], images: &Matrix, title: &str) -> Result<Figure> {
+    if images.rows != points.rows {
+        return Err(CourseError::shape(
+            "scatter_thumbnails",
+            format!("one image per point ({})", points.rows),
+            format!("{} images", images.rows),
+        ));
+    }
+    scatter_with_thumbnails(points, labels, title, Some(images))
+}
+
+/// Size of the class scatter figures, and the width of their legend column.
+const SCATTER_SIZE: (u32, u32) = (860, 640);
+const LEGEND_WIDTH: u32 = 150;
+
+fn scatter_with_thumbnails(points: &Matrix, labels: &[u8], title: &str, images: Option<&Matrix>) -> Result<Figure> {
     check_points(points, "scatter_classes")?;
     if labels.len() != points.rows {
         return Err(CourseError::shape(
@@ -344,8 +366,10 @@ pub fn scatter_classes(points: &Matrix, labels: &[u8], title: &str) -> Result<Fi
     }
     let x_range = padded_range((0..points.rows).map(|i| points.row(i)[0] as f64));
     let y_range = padded_range((0..points.rows).map(|i| points.row(i)[1] as f64));
-    svg_figure((760, 560), |root| {
-        let mut chart = ChartBuilder::on(root)
+    let mut thumbnails: Vec<(i32, i32, usize)> = Vec::new();
+    let figure = svg_figure(SCATTER_SIZE, |root| {
+        let (plot_area, legend_area) = root.split_horizontally(SCATTER_SIZE.0 - LEGEND_WIDTH);
+        let mut chart = ChartBuilder::on(&plot_area)
             .caption(title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(30)
@@ -353,30 +377,60 @@ pub fn scatter_classes(points: &Matrix, labels: &[u8], title: &str) -> Result<Fi
             .build_cartesian_2d(x_range, y_range)
             .map_err(plot_err)?;
         chart.configure_mesh().disable_mesh().draw().map_err(plot_err)?;
+        let alpha = if images.is_some() { 0.5 } else { 0.9 };
         for class in 0..10u8 {
             let color = TAB10[class as usize];
-            let pts: Vec<(f64, f64)> = (0..points.rows)
+            let pts = (0..points.rows)
                 .filter(|&i| labels[i] == class)
-                .map(|i| (points.row(i)[0] as f64, points.row(i)[1] as f64))
-                .collect();
-            if pts.is_empty() {
-                continue;
-            }
-            chart
-                .draw_series(pts.into_iter().map(|p| Circle::new(p, 2, color.filled())))
-                .map_err(plot_err)?
-                .label(CLASS_NAMES[class as usize])
-                .legend(move |(x, y)| Circle::new((x + 8, y), 4, color.filled()));
+                .map(|i| (points.row(i)[0] as f64, points.row(i)[1] as f64));
+            chart.draw_series(pts.map(|p| Circle::new(p, 2, color.mix(alpha).filled()))).map_err(plot_err)?;
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
-            .map_err(plot_err)?;
+        if images.is_some() {
+            // The book's rule: show an image where no shown image is closer than a fraction of
+            // the plot's size.
+            let min_gap = 30.0f64;
+            for i in 0..points.rows {
+                let (px, py) = chart.backend_coord(&(points.row(i)[0] as f64, points.row(i)[1] as f64));
+                let far = thumbnails.iter().all(|&(x, y, _)| (((x - px).pow(2) + (y - py).pow(2)) as f64).sqrt() > min_gap);
+                if far {
+                    thumbnails.push((px, py, i));
+                }
+            }
+        }
+        for class in 0..10usize {
+            let y = 60 + 24 * class as i32;
+            legend_area.draw(&Circle::new((14, y), 5, TAB10[class].filled())).map_err(plot_err)?;
+            legend_area
+                .draw(&Text::new(CLASS_NAMES[class], (26, y - 7), ("sans-serif", 14).into_font()))
+                .map_err(plot_err)?;
+        }
         Ok(())
-    })
+    })?;
+    let (Some(images), Figure::Svg { mut text, width, height }) = (images, figure.clone()) else {
+        return Ok(figure);
+    };
+    // plotters' SVG backend cannot draw bitmaps: add each thumbnail as an <image> before the end.
+    let side = 24;
+    let mut extra = String::new();
+    for &(x, y, i) in &thumbnails {
+        let Figure::Png { bytes, .. } = image_grid_plain(images.row(i))? else { continue };
+        extra.push_str(&format!(
+            "<image x=\"{}\" y=\"{}\" width=\"{side}\" height=\"{side}\" style=\"image-rendering:pixelated\" href=\"data:image/png;base64,{}\"/>\n",
+            x - side / 2,
+            y - side / 2,
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ));
+    }
+    let end = text.rfind("</svg>").unwrap_or(text.len());
+    text.insert_str(end, &extra);
+    Ok(Figure::Svg { text, width, height })
+}
+
+/// One image at its own size (28×28), no frame: for thumbnails.
+fn image_grid_plain(image: &[f32]) -> Result<Figure> {
+    check_image(image, "thumbnail")?;
+    let pixels: Vec<u8> = image.iter().map(|&p| binary_cmap(p)).collect();
+    encode_png(&pixels, IMAGE_SIDE, IMAGE_SIDE)
 }
 
 /// The 2-D codings of the toy data, axes `z1` and `z2` (the book's figure 17-2, right). Lesson 01.
