@@ -52,11 +52,24 @@ pub struct Embedding {
     pub seconds: f64,
 }
 
-/// Sparse symmetric affinities: `neighbours[i]` lists `(j, p_ij)`; all of them sum to 1.
+/// Sparse symmetric affinities `p_ij`, all summing to 1, in compressed rows: the non-zero
+/// affinities of point `i` are `columns[offsets[i]..offsets[i + 1]]` with their `values`.
 #[derive(Clone, Debug)]
 pub struct Affinities {
-    /// The non-zero affinities of each point.
-    pub neighbours: Vec<Vec<(usize, f64)>>,
+    /// Where each point's row starts; `offsets[n]` is the number of non-zeros.
+    pub offsets: Vec<usize>,
+    /// The neighbour of each non-zero.
+    pub columns: Vec<u32>,
+    /// The affinity of each non-zero.
+    pub values: Vec<f64>,
+}
+
+impl Affinities {
+    /// The non-zero affinities `(j, p_ij)` of point `i`.
+    pub fn row(&self, i: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
+        let range = self.offsets[i]..self.offsets[i + 1];
+        self.columns[range.clone()].iter().map(|&j| j as usize).zip(self.values[range].iter().copied())
+    }
 }
 
 impl TsneConfig {
@@ -95,16 +108,23 @@ impl TsneConfig {
 
 /// Runs `f(i)` for `i in 0..n` on `threads` threads, returning the results in order.
 fn parallel_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    parallel_map_with(n, threads, || (), |_, i| f(i))
+}
+
+/// [`parallel_map`] with per-thread scratch state made by `init`.
+fn parallel_map_with<S, T: Send>(n: usize, threads: usize, init: impl Fn() -> S + Sync, f: impl Fn(&mut S, usize) -> T + Sync) -> Vec<T> {
     let threads = threads.clamp(1, n.max(1));
-    if threads == 1 {
-        return (0..n).map(f).collect();
-    }
     let chunk = n.div_ceil(threads);
-    let f = &f;
+    let (f, init) = (&f, &init);
+    let run = move |t: usize| {
+        let mut state = init();
+        (t * chunk..((t + 1) * chunk).min(n)).map(|i| f(&mut state, i)).collect::<Vec<T>>()
+    };
+    if threads == 1 {
+        return run(0);
+    }
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
-            .map(|t| scope.spawn(move || (t * chunk..((t + 1) * chunk).min(n)).map(f).collect::<Vec<T>>()))
-            .collect();
+        let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || run(t))).collect();
         handles.into_iter().flat_map(|h| h.join().expect("t-SNE worker thread")).collect()
     })
 }
@@ -181,36 +201,51 @@ pub fn affinities(x: &Matrix, perplexity: f64, k: usize, threads: usize) -> Affi
         }
     }
     let total: f64 = merged.iter().flat_map(|m| m.values()).sum::<f64>().max(f64::MIN_POSITIVE);
-    Affinities { neighbours: merged.into_iter().map(|m| m.into_iter().map(|(j, p)| (j, p / total)).collect()).collect() }
+    let mut affinities = Affinities { offsets: vec![0], columns: Vec::new(), values: Vec::new() };
+    for row in merged {
+        for (j, p) in row {
+            affinities.columns.push(j as u32);
+            affinities.values.push(p / total);
+        }
+        affinities.offsets.push(affinities.columns.len());
+    }
+    affinities
 }
 
 /// A quadtree over the embedding, each cell knowing how many points it holds and their centre of
-/// mass, so that a far cell acts as one heavy point.
+/// mass, so that a far cell acts as one heavy point. Nodes live in one vector; the four children
+/// of a node are consecutive.
+#[derive(Default)]
 struct QuadTree {
     nodes: Vec<Node>,
+    /// The point of each leaf holding one, needed when it splits.
+    leaf_point: Vec<[f64; 2]>,
 }
 
+/// 48 bytes: the whole tree of 5,000 points stays in the CPU caches.
+#[derive(Clone, Copy)]
 struct Node {
     cx: f64,
     cy: f64,
     half: f64,
-    count: usize,
-    sum_x: f64,
-    sum_y: f64,
-    /// Index of the first of four children, if split.
-    children: Option<usize>,
-    /// The point of a leaf holding one point.
-    point: Option<(f64, f64)>,
+    /// Sums of the coordinates while building, the centre of mass afterwards.
+    mx: f64,
+    my: f64,
+    count: u32,
+    /// Index of the first of the four children; 0 for a leaf (the root is never a child).
+    first_child: u32,
 }
 
 impl Node {
     fn new(cx: f64, cy: f64, half: f64) -> Node {
-        Node { cx, cy, half, count: 0, sum_x: 0.0, sum_y: 0.0, children: None, point: None }
+        Node { cx, cy, half, mx: 0.0, my: 0.0, count: 0, first_child: 0 }
     }
 }
 
 impl QuadTree {
-    fn build(points: &[[f64; 2]]) -> QuadTree {
+    /// Rebuilds the tree over `points`, reusing its storage (the optimisation rebuilds it on
+    /// every iteration).
+    fn rebuild(&mut self, points: &[[f64; 2]]) {
         let (mut min, mut max) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
         for p in points {
             for k in 0..2 {
@@ -219,110 +254,252 @@ impl QuadTree {
             }
         }
         let half = ((max[0] - min[0]).max(max[1] - min[1]) / 2.0).max(1e-6) * (1.0 + 1e-6);
-        let mut tree = QuadTree { nodes: vec![Node::new((min[0] + max[0]) / 2.0, (min[1] + max[1]) / 2.0, half)] };
-        tree.nodes.reserve(4 * points.len());
+        self.nodes.clear();
+        self.leaf_point.clear();
+        self.nodes.push(Node::new((min[0] + max[0]) / 2.0, (min[1] + max[1]) / 2.0, half));
+        self.leaf_point.push([0.0; 2]);
         for p in points {
-            tree.insert(0, p[0], p[1]);
+            self.insert(p[0], p[1]);
         }
-        tree
+        for n in &mut self.nodes {
+            if n.count > 0 {
+                n.mx /= n.count as f64;
+                n.my /= n.count as f64;
+            }
+        }
     }
 
     fn child_for(&self, node: usize, x: f64, y: f64) -> usize {
         let n = &self.nodes[node];
-        let first = n.children.expect("a split node");
-        first + usize::from(x >= n.cx) + 2 * usize::from(y >= n.cy)
+        n.first_child as usize + usize::from(x >= n.cx) + 2 * usize::from(y >= n.cy)
     }
 
-    fn insert(&mut self, mut node: usize, x: f64, y: f64) {
+    fn insert(&mut self, x: f64, y: f64) {
+        let mut node = 0;
         loop {
             let n = &mut self.nodes[node];
             n.count += 1;
-            n.sum_x += x;
-            n.sum_y += y;
-            if n.children.is_some() {
+            n.mx += x;
+            n.my += y;
+            if n.first_child != 0 {
                 node = self.child_for(node, x, y);
                 continue;
             }
             if n.count == 1 {
-                n.point = Some((x, y));
+                self.leaf_point[node] = [x, y];
                 return;
             }
             // Coincident points (or a cell too small to split) stay together in one leaf.
-            if n.half < 1e-9 || n.point == Some((x, y)) {
+            let old = self.leaf_point[node];
+            if n.half < 1e-9 || (n.count == 2 && old == [x, y]) || n.count > 2 {
                 return;
             }
             let (cx, cy, h) = (n.cx, n.cy, n.half / 2.0);
-            let old = n.point.take();
             let first = self.nodes.len();
-            self.nodes[node].children = Some(first);
+            self.nodes[node].first_child = first as u32;
             for (dx, dy) in [(-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0), (1.0, 1.0)] {
                 self.nodes.push(Node::new(cx + dx * h, cy + dy * h, h));
+                self.leaf_point.push([0.0; 2]);
             }
-            if let Some((ox, oy)) = old {
-                // The old point's count and mass are in this node already: add them below only.
-                let child = self.child_for(node, ox, oy);
-                self.insert(child, ox, oy);
-            }
+            // The old point's count and mass are in this node already: add them below only.
+            let child = self.child_for(node, old[0], old[1]);
+            let c = &mut self.nodes[child];
+            c.count = 1;
+            c.mx = old[0];
+            c.my = old[1];
+            self.leaf_point[child] = old;
             node = self.child_for(node, x, y);
         }
     }
 
-    /// The repulsive force on `(x, y)` (unnormalised: `Σ w²·(y_i − y_j)`) and its share of the
-    /// normalisation `Σ w`, with `w = 1 / (1 + d²)`.
-    fn repulsion(&self, x: f64, y: f64, theta: f64) -> (f64, f64, f64) {
-        let (mut fx, mut fy, mut z) = (0.0, 0.0, 0.0);
-        let mut stack = vec![0usize];
-        let theta2 = theta * theta;
+    /// Splits the tree, for a group of points inside the disc of centre `(gx, gy)` and radius
+    /// `radius`, into `far` cells (both the cell and the group are small seen from each other:
+    /// `max(cell width, group diameter) < θ · distance`) and `near` cells (cells that pass the
+    /// usual Barnes-Hut test for every point of the group, and leaves), each as `(x, y, count)`.
+    ///
+    /// Far cells act on the whole group through a first-order expansion about the group's centre
+    /// (one evaluation per group instead of one per point, in the spirit of the fast multipole
+    /// method); near cells act on each point exactly. With θ = 0 nothing is far: exact t-SNE.
+    fn interaction_lists(&self, gx: f64, gy: f64, radius: f64, theta2: f64, stack: &mut Vec<u32>, far: &mut Vec<[f64; 3]>, near: &mut Vec<[f64; 3]>) {
+        far.clear();
+        near.clear();
+        stack.clear();
+        stack.push(0);
+        let diameter2 = 4.0 * radius * radius;
         while let Some(i) = stack.pop() {
-            let n = &self.nodes[i];
-            if n.count == 0 {
-                continue;
-            }
-            let count = n.count as f64;
-            let (dx, dy) = (x - n.sum_x / count, y - n.sum_y / count);
+            let n = &self.nodes[i as usize];
+            let (dx, dy) = (gx - n.mx, gy - n.my);
             let d2 = dx * dx + dy * dy;
-            let width = 2.0 * n.half;
-            if n.children.is_none() || width * width < theta2 * d2 {
-                if d2 == 0.0 {
-                    continue; // the point itself (or points on top of it: no direction, no force)
-                }
-                let w = 1.0 / (1.0 + d2);
-                z += count * w;
-                fx += count * w * w * dx;
-                fy += count * w * w * dy;
+            let width2 = 4.0 * n.half * n.half;
+            // The distance from the group's edge: a cell that passes the usual test seen from
+            // there passes it seen from every point of the group.
+            let edge = d2.sqrt() - radius;
+            if width2.max(diameter2) < theta2 * d2 {
+                far.push([n.mx, n.my, n.count as f64]);
+            } else if n.first_child == 0 || (edge > 0.0 && width2 < theta2 * edge * edge) {
+                near.push([n.mx, n.my, n.count as f64]);
             } else {
-                let first = n.children.expect("a split node");
-                stack.extend(first..first + 4);
+                let first = n.first_child;
+                for c in first..first + 4 {
+                    if self.nodes[c as usize].count > 0 {
+                        stack.push(c);
+                    }
+                }
             }
         }
-        (fx, fy, z)
     }
+
 }
 
 /// The t-SNE gradient with Barnes-Hut repulsion (`theta = 0`: exact), and the normalisation `Z`.
-fn gradient(p: &Affinities, y: &[[f64; 2]], exaggeration: f64, theta: f64, threads: usize) -> (Vec<[f64; 2]>, f64) {
-    let tree = QuadTree::build(y);
-    let repulsion = parallel_map(y.len(), threads, |i| tree.repulsion(y[i][0], y[i][1], theta));
-    let z: f64 = repulsion.iter().map(|r| r.2).sum::<f64>().max(f64::MIN_POSITIVE);
-    let grad = parallel_map(y.len(), threads, |i| {
-        let (mut ax, mut ay) = (0.0, 0.0);
-        for &(j, pij) in &p.neighbours[i] {
-            let (dx, dy) = (y[i][0] - y[j][0], y[i][1] - y[j][1]);
-            let w = 1.0 / (1.0 + dx * dx + dy * dy);
-            ax += pij * w * dx;
-            ay += pij * w * dy;
+fn gradient(p: &Affinities, y: &[[f64; 2]], exaggeration: f64, theta: f64, threads: usize, tree: &mut QuadTree) -> (Vec<[f64; 2]>, f64) {
+    tree.rebuild(y);
+    let tree = &*tree;
+    let theta2 = theta * theta;
+    // Groups of GROUP consecutive points along a space-filling curve (Z order) are close
+    // together; each group walks the tree once, and the far field is computed once per group.
+    // Measured on the lesson's 5,000 codings: 13.3 s with groups of 1 (plain Barnes-Hut),
+    // 9.0 s with 8, 8.6 s with 16, 10.4 s with 32.
+    const GROUP: usize = 16;
+    let order = z_order(y);
+    let groups: Vec<&[usize]> = order.chunks(GROUP).collect();
+    // Each thread takes a run of groups and returns the forces of their points.
+    let threads = threads.clamp(1, groups.len().max(1));
+    let groups_per_thread = groups.len().div_ceil(threads);
+    let per_thread = parallel_map(threads, threads, |t| {
+        let (mut stack, mut far, mut near) = (Vec::<u32>::new(), Vec::<[f64; 3]>::new(), Vec::<[f64; 3]>::new());
+        let mut out = Vec::with_capacity(groups_per_thread * GROUP);
+        for members in groups.iter().skip(t * groups_per_thread).take(groups_per_thread) {
+            group_forces(p, y, tree, members, theta2, (&mut stack, &mut far, &mut near), &mut out);
         }
-        let (rx, ry, _) = repulsion[i];
-        [4.0 * (exaggeration * ax - rx / z), 4.0 * (exaggeration * ay - ry / z)]
+        out
     });
+    let mut forces = vec![[0.0; 5]; y.len()];
+    for (i, f) in per_thread.into_iter().flatten() {
+        forces[i] = f;
+    }
+    let z: f64 = forces.iter().map(|f| f[4]).sum::<f64>().max(f64::MIN_POSITIVE);
+    let grad = forces.iter().map(|f| [4.0 * (exaggeration * f[0] - f[2] / z), 4.0 * (exaggeration * f[1] - f[3] / z)]).collect();
     (grad, z)
+}
+
+/// The attraction and repulsion `[ax, ay, rx, ry, z]` of each point of one group, appended to
+/// `out` with the point's index.
+fn group_forces(
+    p: &Affinities,
+    y: &[[f64; 2]],
+    tree: &QuadTree,
+    members: &[usize],
+    theta2: f64,
+    (stack, far, near): (&mut Vec<u32>, &mut Vec<[f64; 3]>, &mut Vec<[f64; 3]>),
+    out: &mut Vec<(usize, [f64; 5])>,
+) {
+    {
+        let (mut gx, mut gy) = (0.0, 0.0);
+        for &i in members {
+            gx += y[i][0];
+            gy += y[i][1];
+        }
+        let (gx, gy) = (gx / members.len() as f64, gy / members.len() as f64);
+        let radius = members.iter().map(|&i| ((y[i][0] - gx).powi(2) + (y[i][1] - gy).powi(2)).sqrt()).fold(0.0, f64::max);
+        tree.interaction_lists(gx, gy, radius, theta2, stack, far, near);
+        let (far, near) = (&*far, &*near);
+        // The far field at the group's centre, and its first derivatives: for a cell of `m`
+        // points at offset r = g − c, w = 1/(1 + |r|²): z = m·w, F = m·w²·r,
+        // ∂z/∂g = −2·m·w²·r, ∂F/∂g = m·(w²·I − 4·w³·r·rᵀ).
+        let (mut z0, mut zx, mut zy, mut fx0, mut fy0, mut jxx, mut jxy, mut jyy) = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0);
+        for &[cx, cy, m] in far.iter() {
+            let (rx, ry) = (gx - cx, gy - cy);
+            let w = 1.0 / (1.0 + rx * rx + ry * ry);
+            let (mw, mw2) = (m * w, m * w * w);
+            let mw3 = mw2 * w;
+            z0 += mw;
+            zx -= 2.0 * mw2 * rx;
+            zy -= 2.0 * mw2 * ry;
+            fx0 += mw2 * rx;
+            fy0 += mw2 * ry;
+            jxx += mw2 - 4.0 * mw3 * rx * rx;
+            jxy -= 4.0 * mw3 * rx * ry;
+            jyy += mw2 - 4.0 * mw3 * ry * ry;
+        }
+        let forces = members
+            .iter()
+            .map(|&i| {
+                // Attraction to the affinity neighbours.
+                let (mut ax, mut ay) = (0.0, 0.0);
+                let [yx, yy] = y[i];
+                for (j, pij) in p.row(i) {
+                    let (dx, dy) = (yx - y[j][0], yy - y[j][1]);
+                    let w = 1.0 / (1.0 + dx * dx + dy * dy);
+                    ax += pij * w * dx;
+                    ay += pij * w * dy;
+                }
+                // Repulsion: the far field expanded about the centre, the near cells exactly.
+                let (ex, ey) = (y[i][0] - gx, y[i][1] - gy);
+                let [nz, nx, ny] = near_repulsion(y[i], near);
+                let z = z0 + zx * ex + zy * ey + nz;
+                let rx = fx0 + jxx * ex + jxy * ey + nx;
+                let ry = fy0 + jxy * ex + jyy * ey + ny;
+                (i, [ax, ay, rx, ry, z])
+            });
+        out.extend(forces);
+    }
+}
+
+/// `[Σ m·w, Σ m·w²·dx, Σ m·w²·dy]` over the `near` cells `(x, y, m)` seen from `point`, where
+/// the point itself (at distance 0) counts for nothing.
+fn near_repulsion(point: [f64; 2], near: &[[f64; 3]]) -> [f64; 3] {
+    let (mut z, mut fx, mut fy) = (0.0, 0.0, 0.0);
+    for &[cx, cy, m] in near {
+        let (dx, dy) = (point[0] - cx, point[1] - cy);
+        let d2 = dx * dx + dy * dy;
+        if d2 > 0.0 {
+            let w = 1.0 / (1.0 + d2);
+            let mw = m * w;
+            z += mw;
+            fx += mw * w * dx;
+            fy += mw * w * dy;
+        }
+    }
+    [z, fx, fy]
+}
+
+/// The indices of `y` sorted along the Z-order (Morton) curve of their quantised coordinates.
+fn z_order(y: &[[f64; 2]]) -> Vec<usize> {
+    let (mut min, mut max) = ([f64::INFINITY; 2], [f64::NEG_INFINITY; 2]);
+    for p in y {
+        for k in 0..2 {
+            min[k] = min[k].min(p[k]);
+            max[k] = max[k].max(p[k]);
+        }
+    }
+    let spread = |k: usize| (max[k] - min[k]).max(f64::MIN_POSITIVE);
+    // Spread the 16 bits of v to the even bits of a u32.
+    let spread_bits = |v: u32| {
+        let mut v = v & 0xFFFF;
+        v = (v | (v << 8)) & 0x00FF_00FF;
+        v = (v | (v << 4)) & 0x0F0F_0F0F;
+        v = (v | (v << 2)) & 0x3333_3333;
+        (v | (v << 1)) & 0x5555_5555
+    };
+    let mut keyed: Vec<(u32, usize)> = y
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let qx = ((p[0] - min[0]) / spread(0) * 65535.0) as u32;
+            let qy = ((p[1] - min[1]) / spread(1) * 65535.0) as u32;
+            (spread_bits(qx) | (spread_bits(qy) << 1), i)
+        })
+        .collect();
+    keyed.sort_unstable();
+    keyed.into_iter().map(|(_, i)| i).collect()
 }
 
 /// `KL(P ‖ Q)` over the non-zero affinities, with `Q`'s normalisation `z`.
 fn kl_divergence(p: &Affinities, y: &[[f64; 2]], z: f64) -> f64 {
     let mut kl = 0.0;
-    for (i, row) in p.neighbours.iter().enumerate() {
-        for &(j, pij) in row {
+    for i in 0..y.len() {
+        for (j, pij) in p.row(i) {
             let (dx, dy) = (y[i][0] - y[j][0], y[i][1] - y[j][1]);
             let q = (1.0 / (1.0 + dx * dx + dy * dy) / z).max(1e-12);
             kl += pij * (pij.max(1e-12) / q).ln();
@@ -348,10 +525,11 @@ fn optimise(p: &Affinities, mut y: Vec<[f64; 2]>, config: &TsneConfig, theta: f6
     let lr = config.learning_rate.unwrap_or_else(|| (n as f64 / config.early_exaggeration / 4.0).max(50.0));
     let mut update = vec![[0.0f64; 2]; n];
     let mut gains = vec![[1.0f64; 2]; n];
+    let mut tree = QuadTree::default();
     for it in 0..config.iterations {
         let early = it < config.exaggeration_iterations;
         let (exaggeration, momentum) = if early { (config.early_exaggeration, 0.5) } else { (1.0, 0.8) };
-        let (grad, _) = gradient(p, &y, exaggeration, theta, threads);
+        let (grad, _) = gradient(p, &y, exaggeration, theta, threads, &mut tree);
         for i in 0..n {
             for k in 0..2 {
                 let g = grad[i][k];
@@ -362,7 +540,7 @@ fn optimise(p: &Affinities, mut y: Vec<[f64; 2]>, config: &TsneConfig, theta: f6
             }
         }
     }
-    let (_, z) = gradient(p, &y, 1.0, theta, threads);
+    let (_, z) = gradient(p, &y, 1.0, theta, threads, &mut tree);
     let kl = kl_divergence(p, &y, z);
     (y, kl)
 }
@@ -551,7 +729,7 @@ mod tests {
         let p = affinities(&x, 10.0, 31, 2);
         let mut rng = Rng::new(2);
         let y: Vec<[f64; 2]> = (0..x.rows).map(|_| [rng.normal(), rng.normal()]).collect();
-        let (bh, z_bh) = gradient(&p, &y, 1.0, 0.0, 2);
+        let (bh, z_bh) = gradient(&p, &y, 1.0, 0.0, 2, &mut QuadTree::default());
         // The gradient written out pair by pair.
         let n = y.len();
         let w = |i: usize, j: usize| 1.0 / (1.0 + (y[i][0] - y[j][0]).powi(2) + (y[i][1] - y[j][1]).powi(2));
@@ -560,7 +738,7 @@ mod tests {
         for i in 0..n {
             let mut g = [0.0; 2];
             for j in (0..n).filter(|&j| j != i) {
-                let pij = p.neighbours[i].iter().find(|e| e.0 == j).map_or(0.0, |e| e.1);
+                let pij = p.row(i).find(|e| e.0 == j).map_or(0.0, |e| e.1);
                 for k in 0..2 {
                     g[k] += 4.0 * (pij - w(i, j) / z) * w(i, j) * (y[i][k] - y[j][k]);
                 }
