@@ -9,3 +9,5 @@ mod figures;
 mod lesson01;
 // Lesson 02: stacked autoencoders.
 mod lesson02;
+// Lesson 03: t-SNE of the codings.
+mod lesson03;

@@ -218,6 +218,26 @@ impl Summary for TiedAe {
     }
 }
 
+/// The stacked autoencoder saved in `checkpoint` (by notebook 02), or, if there is none that
+/// fits, one trained now on `train` for `epochs` (and saved there). Lesson 03 starts from it.
+pub fn load_or_train(checkpoint: &str, train: &Matrix, valid: &Matrix, epochs: usize, device: &Device) -> Result<StackedAe> {
+    let fresh = StackedAeConfig::new().init(device)?;
+    match crate::checkpoint::load_checkpoint(&fresh, checkpoint) {
+        Ok(trained) => {
+            println!("Loaded the stacked autoencoder trained in notebook 02 from {checkpoint}.");
+            Ok(trained)
+        }
+        Err(err) => {
+            println!("{err}
+Training one now ({epochs} epochs), then saving it there.");
+            let mut ae = fresh;
+            ae.fit(Data::autoencoder(train), Some(Data::autoencoder(valid)), &fit_config().with_epochs(epochs))?;
+            crate::checkpoint::save_checkpoint(&ae, checkpoint)?;
+            Ok(ae)
+        }
+    }
+}
+
 /// One phase of greedy layer-wise training (the book's `train_autoencoder`).
 #[derive(Clone, Debug, PartialEq)]
 pub struct GreedyPhase {
