@@ -1,0 +1,32 @@
+"""Times the notebook loop through the real kernel: a notebook's set-up cells right after the
+set-up command, the first cell that stores a variable, and the median of ten trivial cells.
+
+Usage: measure_kernel.py   (run ./course setup first; prints one line per measurement)
+"""
+import statistics
+
+from kernel_client import RustKernel
+from warm_kernel import setup_cells
+
+
+def main():
+    kernel = RustKernel(env={"COURSE_MODE": "quick"})
+    try:
+        for cell in setup_cells():
+            seconds, _, error = kernel.run(cell)
+            print(f"set-up cell (:dep course-lib):        {seconds:6.1f} s" + (f"  ERROR {error}" if error else ""))
+        seconds, _, error = kernel.run("let mode = Mode::from_env();")
+        print(f"first cell storing a variable:        {seconds:6.1f} s" + (f"  ERROR {error}" if error else ""))
+        trivial = []
+        for i in range(10):
+            seconds, _, error = kernel.run(f"let x{i}: i32 = {i} + 1;")
+            trivial.append(seconds)
+        print(f"trivial cells (10), median:           {statistics.median(trivial):6.2f} s  (min {min(trivial):.2f}, max {max(trivial):.2f})")
+        seconds, out, error = kernel.run("let toy: Matrix = toy_3d_data(4);\nlet mut ae: linear_ae::LinearAe = LinearAeConfig::new().init(&training_device())?;\nlet h: History = ae.fit(Data::autoencoder(&toy), None, &linear_ae::fit_config(1.5).with_verbose(false))?;\nprintln!(\"{:.3} ms per epoch\", 1000.0 * h.seconds.iter().sum::<f64>() / h.seconds.len() as f64);")
+        print(f"toy model, 20 epochs (whole cell):    {seconds:6.1f} s; inside the kernel: {out.strip()}" + (f"  ERROR {error}" if error else ""))
+    finally:
+        kernel.close()
+
+
+if __name__ == "__main__":
+    main()
