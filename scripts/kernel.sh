@@ -25,6 +25,9 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # prefix with the toolchain (as /tmp does not with ~/.rustup). A build directory under $HOME
 # would fail with "dlopen failed"; naming the library directory makes it work anywhere.
 export LD_LIBRARY_PATH="$(rustc --print target-libdir)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# evcxr's profile compiles path dependencies (course-lib) incrementally, which optimises less
+# across the crate; course-lib is built once per set-up, and a cell gains little from it.
+export CARGO_INCREMENTAL=0
 
 run_kernel() {
   export EVCXR_TMPDIR=$1
