@@ -81,9 +81,7 @@ impl LinearAe {
 
     /// The codings of every row of `x` (the slide's `encoder.predict(X_train)`).
     pub fn codings(&self, x: &Matrix) -> Result<Matrix> {
-        let model = self.valid();
-        let device = model.devices().into_iter().next().unwrap_or_else(crate::device::device);
-        predict_with(x, self.encoder.inputs(), |t| model.encode(t), &device)
+        predict_with(self, x, Self::encode)
     }
 
     /// The directions the decoder maps the coding axes to: the rows of its weight matrix. Their

@@ -104,9 +104,7 @@ impl StackedAe {
 
     /// The codings of every row of `x` (`stacked_encoder.predict(X)`).
     pub fn codings(&self, x: &Matrix) -> Result<Matrix> {
-        let model = self.valid();
-        let device = model.devices().into_iter().next().unwrap_or_else(crate::device::device);
-        predict_with(x, self.encoder.inputs(), |t| model.encode(t), &device)
+        predict_with(self, x, Self::encode)
     }
 
     /// `outer` with `inner` inside it: outer's encoder, inner's encoder, inner's decoder, outer's

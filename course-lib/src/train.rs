@@ -587,12 +587,13 @@ const PREDICT_BATCH: usize = 1000;
 
 /// The model's outputs for every row of `x`, in inference mode (Keras's `model.predict`).
 pub fn predict<M: TrainModel>(model: &M, x: &Matrix) -> Result<Matrix> {
-    predict_with(x, model.input_size(), |t| model.forward(t), &model_device(model))
+    predict_with(model, x, M::forward)
 }
 
-/// Runs `forward` in inference mode over `x` in large batches; shared by [`predict`] and the
-/// lessons' `encode`/`decode` helpers.
-pub fn predict_with(x: &Matrix, input_size: usize, forward: impl Fn(Tensor<2>) -> Tensor<2>, device: &Device) -> Result<Matrix> {
+/// Runs `f(model, batch)` over the rows of `x` in large batches, in inference mode (on
+/// `model.valid()`, without gradients); shared by [`predict`] and the lessons' `codings`.
+pub fn predict_with<M: TrainModel>(model: &M, x: &Matrix, f: impl Fn(&M, Tensor<2>) -> Tensor<2>) -> Result<Matrix> {
+    let input_size = model.input_size();
     if x.cols != input_size {
         return Err(CourseError::shape(
             "predict",
@@ -600,11 +601,12 @@ pub fn predict_with(x: &Matrix, input_size: usize, forward: impl Fn(Tensor<2>) -
             format!("{}", x.cols),
         ));
     }
-    let device = device.clone().without_autodiff();
+    let model = model.valid();
+    let device = model_device(&model).without_autodiff();
     let mut out: Option<Matrix> = None;
     for start in (0..x.rows).step_by(PREDICT_BATCH) {
         let indices: Vec<usize> = (start..(start + PREDICT_BATCH).min(x.rows)).collect();
-        let batch = Matrix::from_tensor(forward(x.gather(&indices).to_tensor(&device)));
+        let batch = Matrix::from_tensor(f(&model, x.gather(&indices).to_tensor(&device)));
         match &mut out {
             None => out = Some(batch),
             Some(m) => {
