@@ -285,7 +285,6 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[(String, 
             .map_err(plot_err)?;
         for (k, (name, ys)) in series.iter().enumerate() {
             let color = TAB10[k % 10];
-            // Validation curves dashed-looking (thinner), as in Keras plots of history.
             let points: Vec<(f64, f64)> =
                 ys.iter().enumerate().filter(|(_, y)| y.is_finite()).map(|(i, &y)| (i as f64 + 1.0, y)).collect();
             chart

@@ -485,7 +485,7 @@ fn check_input<M: TrainModel>(model: &M, data: &Data, what: &str) -> Result<()> 
         return Err(CourseError::shape(
             what,
             format!("{} features per sample, as the model takes", model.input_size()),
-            format!("{} (the data has {} columns)", data.x.cols, data.x.cols),
+            format!("{} features per sample", data.x.cols),
         ));
     }
     Ok(())
