@@ -114,7 +114,12 @@ impl Matrix {
 
     /// The matrix as a `[rows, cols]` tensor on `device`.
     pub fn to_tensor(&self, device: &Device) -> Tensor<2> {
-        Tensor::from_data(TensorData::new(self.data.clone(), [self.rows, self.cols]), device)
+        self.clone().into_tensor(device)
+    }
+
+    /// [`Matrix::to_tensor`] without copying the values.
+    pub fn into_tensor(self, device: &Device) -> Tensor<2> {
+        Tensor::from_data(TensorData::new(self.data, [self.rows, self.cols]), device)
     }
 
     /// The mean of each column.

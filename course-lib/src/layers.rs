@@ -89,8 +89,15 @@ impl Dense {
     /// # Shapes
     /// `[batch, inputs]` → `[batch, units]`
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        let z = burn::tensor::module::linear(x, self.weight.val(), Some(self.bias.val()));
-        self.activation.apply(z)
+        self.activation.apply(self.affine(x))
+    }
+
+    /// `x · W + b`, before the activation.
+    ///
+    /// # Shapes
+    /// `[batch, inputs]` → `[batch, units]`
+    pub fn affine(&self, x: Tensor<2>) -> Tensor<2> {
+        burn::tensor::module::linear(x, self.weight.val(), Some(self.bias.val()))
     }
 }
 
@@ -131,6 +138,15 @@ impl DenseStack {
         self.layers.iter().fold(x, |h, layer| layer.forward(h))
     }
 
+    /// The output before the last layer's activation, and that activation: what
+    /// [`TrainModel::forward_train`](crate::train::TrainModel::forward_train) returns.
+    pub fn forward_split(&self, x: Tensor<2>) -> (Tensor<2>, Activation) {
+        match self.layers.split_last() {
+            Some((last, rest)) => (last.affine(rest.iter().fold(x, |h, layer| layer.forward(h))), last.activation),
+            None => (x, Activation::Linear),
+        }
+    }
+
     /// The stack followed by `other`'s layers.
     pub fn then(mut self, other: DenseStack) -> DenseStack {
         self.layers.extend(other.layers);
@@ -160,8 +176,12 @@ impl DenseTranspose {
     /// # Shapes
     /// `[batch, tied.units]` → `[batch, tied.inputs]`
     pub fn forward(&self, x: Tensor<2>, tied: &Dense) -> Tensor<2> {
-        let z = burn::tensor::module::linear(x, tied.weight.val().transpose(), Some(self.bias.val()));
-        self.activation.apply(z)
+        self.activation.apply(self.affine(x, tied))
+    }
+
+    /// `x · Wᵀ + b`, before the activation.
+    pub fn affine(&self, x: Tensor<2>, tied: &Dense) -> Tensor<2> {
+        burn::tensor::module::linear(x, tied.weight.val().transpose(), Some(self.bias.val()))
     }
 }
 

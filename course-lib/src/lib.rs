@@ -3,7 +3,7 @@
 //!
 //! Every notebook in `notebooks/` starts with `use course_lib::prelude::*;`. The shared pieces
 //! live in [`data`] (Fashion-MNIST and the toy 3-D data), [`plot`] (the slides' figures),
-//! [`train`] (one Keras-like `fit`), [`summary`] (Keras-like model summaries) and
+//! [`train`] (one Keras-like `fit`, its losses in [`loss`]), [`summary`] (Keras-like model summaries) and
 //! [`checkpoint`]; each lesson has one module named after its slide ([`linear_ae`] for lesson 01).
 //!
 //! Nothing a student calls panics on bad input: entry points return [`Result`] with a
@@ -20,6 +20,7 @@ pub mod intro;
 pub mod layers;
 pub mod linalg;
 pub mod linear_ae;
+pub mod loss;
 pub mod mode;
 pub mod plot;
 pub mod rng;

@@ -16,7 +16,7 @@ use crate::error::{CourseError, Result};
 use crate::layers::{Activation, Dense, DenseStack, DenseTranspose};
 use crate::rng::Rng;
 use crate::summary::{ModelSummary, Summary};
-use crate::train::{Data, FitConfig, History, Loss, Metric, OptimizerConfig, TrainModel, predict_with};
+use crate::train::{Data, FitConfig, History, Loss, Metric, OptimizerConfig, TrainModel, TrainOutput, predict_with};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use std::fmt;
@@ -131,6 +131,11 @@ impl TrainModel for StackedAe {
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.decode(self.encode(x))
     }
+
+    fn forward_train(&self, x: Tensor<2>) -> TrainOutput {
+        let (pre_activation, activation) = self.decoder.forward_split(self.encode(x));
+        TrainOutput { pre_activation, activation, extra_loss: None }
+    }
 }
 
 crate::train::compiled_training_methods!(StackedAe);
@@ -195,6 +200,18 @@ impl TrainModel for TiedAe {
     /// `[batch, inputs]` → `[batch, inputs]`
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.decode(self.encode(x))
+    }
+
+    fn forward_train(&self, x: Tensor<2>) -> TrainOutput {
+        let mut h = self.encode(x);
+        let layers: Vec<_> = self.decoder.iter().zip(self.encoder.layers.iter().rev()).collect();
+        let Some(((last, last_tied), rest)) = layers.split_last() else {
+            return TrainOutput { pre_activation: h, activation: Activation::Linear, extra_loss: None };
+        };
+        for (layer, tied) in rest {
+            h = layer.forward(h, tied);
+        }
+        TrainOutput { pre_activation: last.affine(h, last_tied), activation: last.activation, extra_loss: None }
     }
 }
 
@@ -342,6 +359,10 @@ impl TrainModel for Classifier {
     /// `[batch, inputs]` → `[batch, 10]` class probabilities
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.head.forward(self.encoder.forward(x))
+    }
+
+    fn forward_train(&self, x: Tensor<2>) -> TrainOutput {
+        TrainOutput { pre_activation: self.head.affine(self.encoder.forward(x)), activation: self.head.activation, extra_loss: None }
     }
 }
 

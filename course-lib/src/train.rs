@@ -10,11 +10,14 @@
 
 use crate::data::{Matrix, shuffled_batches};
 use crate::error::{CourseError, Result};
+use crate::layers::Activation;
+use crate::loss::{BatchTarget, EPSILON};
+pub use crate::loss::{Loss, Metric};
 use crate::rng::Rng;
 use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use std::fmt;
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -30,11 +33,23 @@ pub trait TrainModel: Module {
     /// `[batch, input_size]` → `[batch, outputs]`
     fn forward(&self, x: Tensor<2>) -> Tensor<2>;
 
-    /// The output and any loss the model adds to the training loss (the variational
-    /// autoencoder's latent loss, for instance). Most models add none.
-    fn forward_with_loss(&self, x: Tensor<2>) -> (Tensor<2>, Option<Tensor<1>>) {
-        (self.forward(x), None)
+    /// The output for training, split before the output layer's activation so that [`fit`]
+    /// can take the loss from the logits where Keras does (see [`crate::loss`]), and any loss
+    /// the model adds to the training loss (the variational autoencoder's latent loss, for
+    /// instance). The default: the whole output, no activation left, no added loss.
+    fn forward_train(&self, x: Tensor<2>) -> TrainOutput {
+        TrainOutput { pre_activation: self.forward(x), activation: Activation::Linear, extra_loss: None }
     }
+}
+
+/// What a model gives [`fit`] for one batch (see [`TrainModel::forward_train`]).
+pub struct TrainOutput {
+    /// `[batch, outputs]`: the output before `activation`.
+    pub pre_activation: Tensor<2>,
+    /// The output layer's activation, still to be applied.
+    pub activation: Activation,
+    /// A loss the model adds, already averaged over the batch's samples.
+    pub extra_loss: Option<Tensor<1>>,
 }
 
 /// Gives a model inherent `fit`, `evaluate` and `predict` methods that call the generic
@@ -131,124 +146,32 @@ impl<'a> Data<'a> {
         Ok(())
     }
 
-    /// The batch of samples `indices` on `device`: inputs and targets.
-    fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, Target) {
-        let x = self.x.gather(indices).to_tensor(device);
+    /// The batch of samples `indices`: the inputs on `device`, and the targets on the host.
+    fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, BatchTarget) {
+        let x = self.x.gather(indices);
         let target = match self.targets {
-            Targets::Inputs => Target::Values(x.clone()),
-            Targets::Values(y) => Target::Values(y.gather(indices).to_tensor(device)),
-            Targets::Labels(labels) => {
-                let ys: Vec<i64> = indices.iter().map(|&i| labels[i] as i64).collect();
-                Target::Labels(Tensor::from_data(TensorData::new(ys, [indices.len()]), device))
-            }
+            Targets::Inputs => BatchTarget::Values(x.data.clone()),
+            Targets::Values(y) => BatchTarget::Values(y.gather(indices).data),
+            Targets::Labels(labels) => BatchTarget::Labels(indices.iter().map(|&i| labels[i]).collect()),
         };
-        (x, target)
+        (x.into_tensor(device), target)
     }
 }
 
-enum Target {
-    Values(Tensor<2>),
-    Labels(Tensor<1, Int>),
-}
-
-/// The training loss (Keras's `loss=`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Loss {
-    /// `"mse"`: mean squared error.
-    Mse,
-    /// `"binary_crossentropy"` on outputs in (0, 1): reconstruction as multi-label binary
-    /// classification, one "class" per pixel.
-    BinaryCrossEntropy,
-    /// `"sparse_categorical_crossentropy"` on class probabilities and integer labels.
-    SparseCategoricalCrossEntropy,
-}
-
-/// Keras clips probabilities to `[ε, 1 − ε]` with this ε before taking logarithms.
-const EPSILON: f64 = 1e-7;
-
-impl Loss {
-    /// The Keras name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Loss::Mse => "mse",
-            Loss::BinaryCrossEntropy => "binary_crossentropy",
-            Loss::SparseCategoricalCrossEntropy => "sparse_categorical_crossentropy",
-        }
-    }
-
-    fn compute(self, output: Tensor<2>, target: &Target) -> Result<Tensor<1>> {
-        match (self, target) {
-            (Loss::Mse, Target::Values(y)) => Ok((output - y.clone()).powi_scalar(2).mean()),
-            (Loss::BinaryCrossEntropy, Target::Values(y)) => {
-                let p = output.clamp(EPSILON, 1.0 - EPSILON);
-                let one_minus_p = p.clone().neg().add_scalar(1.0);
-                let one_minus_y = y.clone().neg().add_scalar(1.0);
-                Ok((y.clone() * p.log() + one_minus_y * one_minus_p.log()).mean().neg())
-            }
-            (Loss::SparseCategoricalCrossEntropy, Target::Labels(labels)) => {
-                let [_, classes] = output.dims();
-                let one_hot: Tensor<2> = labels.clone().one_hot(classes).float();
-                let p = (output * one_hot).sum_dim(1).clamp(EPSILON, 1.0);
-                Ok(p.log().mean().neg())
-            }
-            (loss, Target::Labels(_)) => Err(CourseError::bad_config(
-                "loss",
-                format!(
-                    "{} compares outputs with values, but the targets are class labels; use \
-                     Loss::SparseCategoricalCrossEntropy for labels",
-                    loss.name()
-                ),
-            )),
-            (loss, Target::Values(_)) => Err(CourseError::bad_config(
-                "loss",
-                format!(
-                    "{} needs class labels, but the targets are values; use Loss::Mse or \
-                     Loss::BinaryCrossEntropy",
-                    loss.name()
-                ),
-            )),
-        }
+/// The model's output for the loss: the values the loss starts from (the logits, if it takes
+/// them), their activation still to apply, and the model's added loss.
+fn loss_input(output: TrainOutput, loss: Loss) -> (Tensor<2>, Activation, Option<Tensor<1>>) {
+    let TrainOutput { pre_activation, activation, extra_loss } = output;
+    if activation == Activation::Linear || loss.takes_logits_of(activation) {
+        (pre_activation, activation, extra_loss)
+    } else {
+        (activation.apply(pre_activation), Activation::Linear, extra_loss)
     }
 }
 
-/// A metric reported next to the loss (Keras's `metrics=`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Metric {
-    /// The book's `rounded_accuracy`: the fraction of pixels whose rounded output equals the
-    /// rounded target (`binary_accuracy(round(y_true), round(y_pred))`).
-    RoundedAccuracy,
-    /// The fraction of samples whose most probable class is the label.
-    Accuracy,
-}
-
-impl Metric {
-    /// The Keras name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::RoundedAccuracy => "rounded_accuracy",
-            Metric::Accuracy => "accuracy",
-        }
-    }
-
-    fn compute(self, output: Tensor<2>, target: &Target) -> Result<Tensor<1>> {
-        match (self, target) {
-            (Metric::RoundedAccuracy, Target::Values(y)) => {
-                Ok(output.round().equal(y.clone().round()).float().mean())
-            }
-            (Metric::Accuracy, Target::Labels(labels)) => {
-                let predicted = output.argmax(1).flatten::<1>(0, 1);
-                Ok(predicted.equal(labels.clone()).float().mean())
-            }
-            (metric, _) => Err(CourseError::bad_config(
-                "metrics",
-                format!(
-                    "{} does not apply to these targets: rounded_accuracy is for reconstructions, \
-                     accuracy for class labels",
-                    metric.name()
-                ),
-            )),
-        }
-    }
+/// The values of a tensor on the host.
+fn host_values(t: &Tensor<2>) -> Vec<f32> {
+    Matrix::from_tensor(t.clone()).data
 }
 
 /// The optimizer and its hyperparameters, with Keras's defaults.
@@ -491,13 +414,13 @@ fn check_input<M: TrainModel>(model: &M, data: &Data, what: &str) -> Result<()> 
     Ok(())
 }
 
-fn check_output(output: &Tensor<2>, target: &Target, what: &str) -> Result<()> {
+fn check_output(output: &Tensor<2>, target: &BatchTarget, what: &str) -> Result<()> {
     let [batch, outputs] = output.dims();
     match target {
-        Target::Values(y) if y.dims() != [batch, outputs] => Err(CourseError::shape(
+        BatchTarget::Values(y) if y.len() != batch * outputs => Err(CourseError::shape(
             what,
             format!("targets of {outputs} values per sample, as the model outputs"),
-            format!("{} values per sample", y.dims()[1]),
+            format!("{} values per sample", y.len() / batch.max(1)),
         )),
         _ => Ok(()),
     }
@@ -542,29 +465,33 @@ pub fn fit<M: TrainModel>(model: &mut M, train: Data, validation: Option<Data>, 
         let mut seen = 0usize;
         for (b, indices) in batches.iter().enumerate() {
             let (x, target) = train.batch(indices, &device);
-            let (output, extra) = model.forward_with_loss(x);
+            let (output, activation, extra) = loss_input(model.forward_train(x), config.loss);
             if b == 0 {
                 check_output(&output, &target, "fit: training targets")?;
             }
-            let mut loss = config.loss.compute(output.clone(), &target)?;
+            let [_, cols] = output.dims();
+            let batch = config.loss.batch(activation, &host_values(&output), cols, &target, &config.metrics, true)?;
+            let gradient = Tensor::<2>::from_data(TensorData::new(batch.gradient, output.dims()), &device);
+            // Its derivative with respect to the output is `gradient`: autodiff takes it from there.
+            let mut objective = (output * gradient).sum();
+            let mut loss_value = batch.value;
             if let Some(extra) = extra {
-                loss = loss + extra;
+                loss_value += extra.clone().into_scalar::<f32>() as f64;
+                objective = objective + extra;
             }
-            let loss_value = loss.clone().into_scalar::<f32>() as f64;
             if !loss_value.is_finite() {
                 *model = last_good;
                 return Err(CourseError::Diverged { epoch, batch: b + 1, learning_rate: lr, history: Box::new(history) });
             }
             let n = indices.len() as f64;
             sums[0] += loss_value * n;
-            for (k, metric) in config.metrics.iter().enumerate() {
-                let value = metric.compute(output.clone().detach(), &target)?;
-                sums[k + 1] += value.into_scalar::<f32>() as f64 * n;
+            for (k, value) in batch.metrics.iter().enumerate() {
+                sums[k + 1] += value * n;
             }
             seen += indices.len();
             // The parameters that gave a finite loss; a clone shares the tensors, it copies none.
             last_good = model.clone();
-            let grads = GradientsParams::from_grads(loss.backward(), &*model);
+            let grads = GradientsParams::from_grads(objective.backward(), &*model);
             let stepped = optimizer.step(lr, model.clone(), grads);
             *model = stepped;
             progress.batch_done(b + 1, sums[0] / seen as f64);
@@ -631,16 +558,15 @@ fn evaluate_with<M: TrainModel>(model: &M, data: &Data, loss: Loss, metrics: &[M
     for start in (0..data.x.rows).step_by(PREDICT_BATCH) {
         let indices: Vec<usize> = (start..(start + PREDICT_BATCH).min(data.x.rows)).collect();
         let (x, target) = data.batch(&indices, &device);
-        let (output, extra) = model.forward_with_loss(x);
+        let (output, activation, extra) = loss_input(model.forward_train(x), loss);
         check_output(&output, &target, "evaluate: targets")?;
-        let mut value = loss.compute(output.clone(), &target)?;
-        if let Some(extra) = extra {
-            value = value + extra;
-        }
+        let [_, cols] = output.dims();
+        let batch = loss.batch(activation, &host_values(&output), cols, &target, metrics, false)?;
+        let extra = extra.map_or(0.0, |e| e.into_scalar::<f32>() as f64);
         let n = indices.len() as f64;
-        sums[0] += value.into_scalar::<f32>() as f64 * n;
-        for (k, metric) in metrics.iter().enumerate() {
-            sums[k + 1] += metric.compute(output.clone(), &target)?.into_scalar::<f32>() as f64 * n;
+        sums[0] += (batch.value + extra) * n;
+        for (k, value) in batch.metrics.iter().enumerate() {
+            sums[k + 1] += value * n;
         }
     }
     Ok(sums.iter().map(|s| s / data.x.rows as f64).collect())
@@ -695,5 +621,58 @@ impl Progress {
         }
         println!("{line}");
         let _ = std::io::stdout().flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::layers::DenseStack;
+
+    #[derive(Module, Debug)]
+    struct Tiny {
+        stack: DenseStack,
+    }
+
+    impl TrainModel for Tiny {
+        fn input_size(&self) -> usize {
+            self.stack.inputs()
+        }
+
+        fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+            self.stack.forward(x)
+        }
+
+        fn forward_train(&self, x: Tensor<2>) -> TrainOutput {
+            let (pre_activation, activation) = self.stack.forward_split(x);
+            TrainOutput { pre_activation, activation, extra_loss: None }
+        }
+    }
+
+    /// `fit` hands the loss's hand-written gradient to autodiff (see [`crate::loss`]): the
+    /// weights must get the gradient autodiff gives through the loss written in tensor operations.
+    #[test]
+    fn the_loss_gradient_reaches_the_weights_as_autodiff_would() {
+        let device = Device::flex().autodiff();
+        let model = Tiny { stack: DenseStack::new(4, &[3, 4], Activation::Selu, Activation::Sigmoid, &mut Rng::new(1), &device) };
+        let x = Matrix { rows: 5, cols: 4, data: (0..20).map(|i| ((i * 7) % 10) as f32 / 10.0).collect() };
+
+        let (z, activation, _) = loss_input(model.forward_train(x.to_tensor(&device)), Loss::BinaryCrossEntropy);
+        let batch = Loss::BinaryCrossEntropy.batch(activation, &host_values(&z), 4, &BatchTarget::Values(x.data.clone()), &[], true).unwrap();
+        let gradient = Tensor::<2>::from_data(TensorData::new(batch.gradient, z.dims()), &device);
+        let ours = (z * gradient).sum().backward();
+
+        let (p, y) = (model.forward(x.to_tensor(&device)), x.to_tensor(&device));
+        let bce = (y.clone() * p.clone().log() + y.neg().add_scalar(1.0) * p.neg().add_scalar(1.0).log()).mean().neg();
+        assert!((bce.clone().into_scalar::<f32>() as f64 - batch.value).abs() < 1e-5);
+        let autodiff = bce.backward();
+
+        for layer in &model.stack.layers {
+            let a = Matrix::from_tensor(layer.weight.val().grad(&ours).unwrap()).data;
+            let b = Matrix::from_tensor(layer.weight.val().grad(&autodiff).unwrap()).data;
+            for (a, b) in a.iter().zip(&b) {
+                assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
+            }
+        }
     }
 }
