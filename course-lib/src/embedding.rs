@@ -65,6 +65,19 @@ pub struct Affinities {
 }
 
 impl Affinities {
+    /// Compressed rows from the non-zero affinities `(j, p_ij)` of each point in turn.
+    fn from_rows<R: IntoIterator<Item = (usize, f64)>>(rows: impl IntoIterator<Item = R>) -> Affinities {
+        let mut affinities = Affinities { offsets: vec![0], columns: Vec::new(), values: Vec::new() };
+        for row in rows {
+            for (j, p) in row {
+                affinities.columns.push(j as u32);
+                affinities.values.push(p);
+            }
+            affinities.offsets.push(affinities.columns.len());
+        }
+        affinities
+    }
+
     /// The non-zero affinities `(j, p_ij)` of point `i`.
     pub fn row(&self, i: usize) -> impl Iterator<Item = (usize, f64)> + '_ {
         let range = self.offsets[i]..self.offsets[i + 1];
@@ -108,23 +121,16 @@ impl TsneConfig {
 
 /// Runs `f(i)` for `i in 0..n` on `threads` threads, returning the results in order.
 fn parallel_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
-    parallel_map_with(n, threads, || (), |_, i| f(i))
-}
-
-/// [`parallel_map`] with per-thread scratch state made by `init`.
-fn parallel_map_with<S, T: Send>(n: usize, threads: usize, init: impl Fn() -> S + Sync, f: impl Fn(&mut S, usize) -> T + Sync) -> Vec<T> {
     let threads = threads.clamp(1, n.max(1));
-    let chunk = n.div_ceil(threads);
-    let (f, init) = (&f, &init);
-    let run = move |t: usize| {
-        let mut state = init();
-        (t * chunk..((t + 1) * chunk).min(n)).map(|i| f(&mut state, i)).collect::<Vec<T>>()
-    };
     if threads == 1 {
-        return run(0);
+        return (0..n).map(f).collect();
     }
+    let chunk = n.div_ceil(threads);
+    let f = &f;
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads).map(|t| scope.spawn(move || run(t))).collect();
+        let handles: Vec<_> = (0..threads)
+            .map(|t| scope.spawn(move || (t * chunk..((t + 1) * chunk).min(n)).map(f).collect::<Vec<T>>()))
+            .collect();
         handles.into_iter().flat_map(|h| h.join().expect("t-SNE worker thread")).collect()
     })
 }
@@ -212,15 +218,7 @@ pub fn affinities(x: &Matrix, perplexity: f64, k: usize, threads: usize) -> Affi
         }
     }
     let total: f64 = merged.iter().flat_map(|m| m.values()).sum::<f64>().max(f64::MIN_POSITIVE);
-    let mut affinities = Affinities { offsets: vec![0], columns: Vec::new(), values: Vec::new() };
-    for row in merged {
-        for (j, p) in row {
-            affinities.columns.push(j as u32);
-            affinities.values.push(p / total);
-        }
-        affinities.offsets.push(affinities.columns.len());
-    }
-    affinities
+    Affinities::from_rows(merged.into_iter().map(|row| row.into_iter().map(move |(j, p)| (j, p / total))))
 }
 
 /// A quadtree over the embedding, each cell knowing how many points it holds and their centre of
@@ -371,7 +369,6 @@ impl QuadTree {
             }
         }
     }
-
 }
 
 /// Cells `(x, y, count)` as three columns, so that the near-field loop runs over them in SIMD
@@ -408,14 +405,7 @@ struct Pairs {
 impl Pairs {
     fn new(p: &Affinities, threads: usize) -> Pairs {
         let n = p.offsets.len() - 1;
-        let mut upper = Affinities { offsets: vec![0], columns: Vec::new(), values: Vec::new() };
-        for i in 0..n {
-            for (j, pij) in p.row(i).filter(|&(j, _)| j > i) {
-                upper.columns.push(j as u32);
-                upper.values.push(pij);
-            }
-            upper.offsets.push(upper.columns.len());
-        }
+        let upper = Affinities::from_rows((0..n).map(|i| p.row(i).filter(move |&(j, _)| j > i)));
         let threads = threads.max(1);
         let per_thread = upper.columns.len().div_ceil(threads).max(1);
         let mut rows = Vec::with_capacity(threads);
