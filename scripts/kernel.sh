@@ -29,8 +29,15 @@ export LD_LIBRARY_PATH="$(rustc --print target-libdir)${LD_LIBRARY_PATH:+:$LD_LI
 # across the crate; course-lib is built once per set-up, and a cell gains little from it.
 export CARGO_INCREMENTAL=0
 
+# Cells link against the course-lib that this build directory holds (see rustc-wrapper.sh), and
+# the kernel loads it from there at run time (the cell's relative RUNPATH misses it, as above).
+export RUSTC_WRAPPER="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/rustc-wrapper.sh"
+host=$(rustc -vV | sed -n 's/^host: //p')
+
 run_kernel() {
   export EVCXR_TMPDIR=$1
+  export COURSE_LIB_DEPS=$1/target/$host/debug/deps
+  export LD_LIBRARY_PATH=$COURSE_LIB_DEPS:$LD_LIBRARY_PATH
   exec evcxr_jupyter --control_file "$connection_file"
 }
 

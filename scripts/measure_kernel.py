@@ -14,8 +14,8 @@ def main():
     try:
         for cell in setup_cells():
             seconds, _, error = kernel.run(cell)
-            print(f"set-up cell (:dep course-lib):        {seconds:6.1f} s" + (f"  ERROR {error}" if error else ""))
-        seconds, _, error = kernel.run("let mode = Mode::from_env();")
+            print(f"set-up cell (use course_lib::prelude):{seconds:6.1f} s" + (f"  ERROR {error}" if error else ""))
+        seconds, _, error = kernel.run("let mode: Mode = Mode::from_env();")
         print(f"first cell storing a variable:        {seconds:6.1f} s" + (f"  ERROR {error}" if error else ""))
         trivial = []
         for i in range(10):

@@ -57,8 +57,10 @@ fn greedy_training_stacks_two_phases() {
         p.fit = p.fit.with_verbose(false);
         p
     });
-    let (stacked, histories) = train_greedy(&fashion.train.x, &fashion.valid.x, &phases, 42, &training_device()).unwrap();
-    assert_eq!(histories.len(), 2);
+    let run = train_greedy(&fashion.train.x, &fashion.valid.x, &phases, 42, &training_device()).unwrap();
+    assert_eq!(run.phases.len(), 2);
+    assert!(run.seconds() > 0.0);
+    let stacked = run.model;
     let widths: Vec<usize> = stacked.encoder.layers.iter().chain(&stacked.decoder.layers).map(|l| l.units()).collect();
     assert_eq!(widths, [100, 30, 100, 784]);
     assert_eq!(stacked.summary().total_params(), 163_814);

@@ -277,9 +277,29 @@ pub fn greedy_phases(epochs: usize) -> [GreedyPhase; 2] {
     ]
 }
 
+/// What greedy layer-wise training returns: the stacked autoencoder and each phase's history.
+///
+/// A struct rather than a tuple so that a notebook cell can keep it in one variable with a plain
+/// type (`let greedy: GreedyRun = ...`): the course's kernel needs an explicit type on every
+/// stored variable, and evcxr cannot take one for a destructured tuple.
+#[derive(Debug)]
+pub struct GreedyRun {
+    /// The phases' autoencoders stacked: first phase outermost.
+    pub model: StackedAe,
+    /// One history per phase, in training order.
+    pub phases: Vec<History>,
+}
+
+impl GreedyRun {
+    /// Training time of all phases together, in seconds.
+    pub fn seconds(&self) -> f64 {
+        self.phases.iter().flat_map(|h| h.seconds.iter()).sum()
+    }
+}
+
 /// Greedy layer-wise training: trains a shallow autoencoder per phase, each on the codings of the
-/// one before, and stacks them. Returns the stacked autoencoder and each phase's history.
-pub fn train_greedy(train: &Matrix, valid: &Matrix, phases: &[GreedyPhase], seed: u64, device: &Device) -> Result<(StackedAe, Vec<History>)> {
+/// one before, and stacks them.
+pub fn train_greedy(train: &Matrix, valid: &Matrix, phases: &[GreedyPhase], seed: u64, device: &Device) -> Result<GreedyRun> {
     let mut rng = Rng::new(seed);
     let (mut x_train, mut x_valid) = (train.clone(), valid.clone());
     let mut stacked: Option<StackedAe> = None;
@@ -298,8 +318,8 @@ pub fn train_greedy(train: &Matrix, valid: &Matrix, phases: &[GreedyPhase], seed
             Some(outer) => StackedAe::stack(outer, ae)?,
         });
     }
-    let stacked = stacked.ok_or_else(|| CourseError::bad_config("phases", "give at least one phase"))?;
-    Ok((stacked, histories))
+    let model = stacked.ok_or_else(|| CourseError::bad_config("phases", "give at least one phase"))?;
+    Ok(GreedyRun { model, phases: histories })
 }
 
 /// A classifier on top of an encoder: the encoder's codings, then `Dense(10, softmax)`.
