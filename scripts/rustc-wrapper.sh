@@ -7,7 +7,7 @@
 # a dependency that is burn 0.22 and all its optional backends' dependencies (574 packages):
 # 35-43 s for the set-up cell, 23-32 s for the first cell that stores a variable, ~0.7 s of
 # no-op `cargo build` in every cell after. Handing rustc the prebuilt library directly skips all
-# of that (0.3 s, 3 s, 0.7 s per trivial cell in all). The price: rust-analyzer does not see
+# of that (0.2-0.3 s, about 4 s, and 0.7-0.9 s per trivial cell in all). The price: rust-analyzer does not see
 # course-lib, so a variable holding a course-lib value needs an explicit type, and Tab completion
 # does not list course-lib's items.
 #

@@ -1,9 +1,12 @@
 """Builds the kernel's template build directory warm, so that every notebook opened later starts
 from it: course-lib, built by evcxr with the kernel's own profile as a cargo dependency of the cell
 crate, leaves the libcourse_lib.so that the notebooks' cells are linked against (see
-rustc-wrapper.sh). Then a notebook's set-up cell checks that the library links and loads.
+rustc-wrapper.sh).
 
-Usage: warm_kernel.py TEMPLATE_DIR
+Usage: warm_kernel.py TEMPLATE_DIR   build the template
+       warm_kernel.py --check        start a kernel as a notebook does (in a slot copied from the
+                                     template) and check that its set-up cell and a stored
+                                     course-lib variable work
 """
 import json
 import sys
@@ -24,17 +27,23 @@ def setup_cells():
     return ["".join(code[0]["source"])]
 
 
-def main():
-    template = Path(sys.argv[1])
-    kernel = RustKernel(env={"COURSE_KERNEL_DIR": str(template), "COURSE_MODE": "quick"})
+def run_cells(env, cells, what):
+    kernel = RustKernel(env={**env, "COURSE_MODE": "quick"})
     try:
-        for cell in [BUILD_CELL, *setup_cells()]:
+        for cell in cells:
             seconds, out, error = kernel.run(cell)
-            print(f"  warm-up cell: {seconds:.1f} s")
+            print(f"  {what} cell: {seconds:.1f} s")
             if error:
-                sys.exit(f"the warm-up cell failed:\n{cell}\n{out}\n{error}")
+                sys.exit(f"the {what} cell failed:\n{cell}\n{out}\n{error}")
     finally:
         kernel.close()
+
+
+def main():
+    if sys.argv[1] == "--check":
+        run_cells({}, [*setup_cells(), "let mode: Mode = Mode::from_env();"], "kernel check")
+    else:
+        run_cells({"COURSE_KERNEL_DIR": sys.argv[1]}, [BUILD_CELL, *setup_cells()], "warm-up")
 
 
 if __name__ == "__main__":
