@@ -1,5 +1,6 @@
-//! Training speed of the course's models on real Fashion-MNIST, against the slides' own tf.keras
-//! models in the same run: `cargo bench --bench train_speed` (or `./course bench`).
+//! Training speed of the course's models on real Fashion-MNIST (lesson 01's linear autoencoder on
+//! its own toy 3-D data), against the slides' own tf.keras models in the same run:
+//! `cargo bench --bench train_speed` (or `./course bench`).
 //!
 //! For each model and each CPU backend compiled in (flex always; ndarray and cpu with
 //! `--features course-lib/ndarray,course-lib/cpu`) it prints samples per second, the seconds a
@@ -10,7 +11,7 @@
 //!
 //! Adding a model is one entry in `models()`.
 
-use course_lib::data::{Matrix, load_fashion_mnist};
+use course_lib::data::{Matrix, generate_3d_data, load_fashion_mnist};
 use course_lib::device::{available_backends, device_named};
 use course_lib::prelude::*;
 use std::time::Instant;
@@ -37,6 +38,21 @@ const STACKED: &[(usize, usize)] = &[(784, 100), (100, 30), (30, 100), (100, 784
 
 fn models() -> Vec<Model> {
     vec![
+        Model {
+            // The lesson's own model and data: 3 → 2 → 3 on the toy 3-D points (as many as the
+            // images it is handed), MSE, SGD 0.1. Its arithmetic is nothing; what it measures is
+            // the fixed cost of a training step (tensors from host data, autodiff, optimizer).
+            name: "linear autoencoder (01)",
+            keras: Some("linear_ae"),
+            batch: 32,
+            layers: &[(3, 2), (2, 3)],
+            train: |x, device| {
+                let toy = generate_3d_data(x.rows, 0.1, 0.3, 0.1, 4);
+                let mut ae = LinearAeConfig::new().init(device)?;
+                let fit = linear_ae::fit_config(linear_ae::SLIDE_LEARNING_RATE).with_epochs(1).with_verbose(false);
+                ae.fit(Data::autoencoder(&toy), None, &fit)
+            },
+        },
         Model {
             name: "stacked autoencoder (02)",
             keras: Some("stacked_ae"),

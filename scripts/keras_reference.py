@@ -25,6 +25,25 @@ def load_images():
     return (raw.reshape(-1, 28, 28) / 255.0).astype(np.float32)
 
 
+def toy_3d_data(m, w1=0.1, w2=0.3, noise=0.1, seed=4):
+    """The book's 3-D toy data for the linear autoencoder (lesson 01), `m` points."""
+    rng = np.random.default_rng(seed)
+    angles = rng.random(m) * 3 * np.pi / 2 - 0.5
+    x = np.empty((m, 3))
+    x[:, 0] = np.cos(angles) + np.sin(angles) / 2 + noise * rng.standard_normal(m) / 2
+    x[:, 1] = np.sin(angles) * 0.7 + noise * rng.standard_normal(m) / 2
+    x[:, 2] = x[:, 0] * w1 + x[:, 1] * w2 + noise * rng.standard_normal(m)
+    return (x - x.mean(axis=0)).astype(np.float32)
+
+
+def linear_ae():
+    encoder = keras.models.Sequential([keras.layers.Dense(2, input_shape=[3])])
+    decoder = keras.models.Sequential([keras.layers.Dense(3, input_shape=[2])])
+    model = keras.models.Sequential([encoder, decoder])
+    model.compile(loss="mse", optimizer=keras.optimizers.SGD(learning_rate=0.1))
+    return model
+
+
 def stacked_ae():
     encoder = keras.models.Sequential([
         keras.layers.Flatten(input_shape=[28, 28]),
@@ -55,6 +74,7 @@ def main():
     tf.random.set_seed(42)
     x = load_images()
     print(f"keras version={tf.__version__} threads={tf.config.threading.get_intra_op_parallelism_threads()}", flush=True)
+    time_model("linear_ae", linear_ae, toy_3d_data(STEPS * 32), 32)
     time_model("stacked_ae", stacked_ae, x, 32)
 
 
