@@ -10,7 +10,6 @@ Usage: warm_kernel.py TEMPLATE_DIR   build the template
 """
 import json
 import sys
-from pathlib import Path
 
 from kernel_client import NOTEBOOKS, RustKernel
 
