@@ -16,7 +16,7 @@ from kernel_client import NOTEBOOKS, RustKernel
 # The cell that builds course-lib in the template. The notebooks do not say `:dep`: their cells
 # get course-lib from rustc-wrapper.sh (a cell crate with course-lib as a cargo dependency pays
 # rust-analyzer's load of burn's whole dependency graph on every kernel start).
-BUILD_CELL = ':dep course-lib = { path = "../course-lib" }\nuse course_lib::prelude::*;'
+BUILD_CELL = ':dep course-lib = { path = "../course-lib" }'
 
 
 def setup_cells():
