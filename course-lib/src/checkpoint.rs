@@ -1,45 +1,332 @@
-//! Saving and loading trained models (burn's burnpack records), so that a later lesson can start
-//! from a model an earlier one trained instead of training it again.
+//! Saving and loading trained models, so that a later lesson (or a class that has no time to
+//! train) can start from a model an earlier run trained.
 //!
-//! Loading never destroys the model in hand: it returns a new model, and a checkpoint of another
-//! architecture or shape is an error that names the mismatch.
+//! A checkpoint is one file: a line naming the format, a JSON header (serde) with the model's
+//! [`Description`] (its kind and configuration) and the sizes of the sections that follow, then
+//! the sections: burn's burnpack record of the parameters, and, for a training run that can be
+//! resumed, the optimizer's state (see [`crate::train::fit_resumable`]).
+//!
+//! Loading never destroys the model in hand: it returns a new model. A checkpoint of another
+//! configuration is refused with both configurations named ("saved with codings = 100, this
+//! model has codings = 30"), before burn is asked to load anything. Files are written to a
+//! temporary name and renamed, so a kernel killed while saving leaves the old file whole.
 
 use crate::error::{CourseError, Result};
-use burn::module::Module;
-use burn::store::RecordError;
-use std::path::Path;
+use crate::train::TrainModel;
+use burn::module::{Module, ModuleVisitor, ParamId};
+use burn::store::{ModuleRecord, RecordError};
+use burn::tensor::{Bytes, Tensor};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::path::{Path, PathBuf};
 
-/// Saves the parameters of `model` to `path` (parent directories are created).
-pub fn save_checkpoint<M: Module>(model: &M, path: impl AsRef<Path>) -> Result<()> {
-    let path = path.as_ref();
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| CourseError::io(parent, e))?;
+/// The first line of every checkpoint file.
+const MAGIC: &[u8] = b"course-lib checkpoint 1\n";
+/// A header larger than this means a damaged file.
+const MAX_HEADER: usize = 1 << 24;
+
+/// What a model is: its kind and its configuration, in the order a student would read them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Description {
+    /// The kind of model (`stacked_ae`, `conv_ae`, ...).
+    pub model: String,
+    /// The configuration, `(setting, value)`.
+    pub settings: Vec<(String, String)>,
+}
+
+impl Description {
+    /// A description of `model` with the given settings.
+    pub fn new(model: &str, settings: &[(&str, String)]) -> Description {
+        Description { model: model.to_owned(), settings: settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect() }
     }
-    model.clone().save_file(path).map_err(|err| match err {
-        RecordError::Io(msg) => CourseError::io(path, std::io::Error::other(msg)),
+
+    /// The default description of any model: its type's name and the shape of every parameter.
+    pub fn of_parameters<M: Module>(model: &M) -> Description {
+        struct Shapes(Vec<(String, String)>);
+        impl ModuleVisitor for Shapes {
+            fn visit_float_with_path<const D: usize>(&mut self, path: &[String], _id: ParamId, tensor: &Tensor<D>) {
+                self.0.push((path.join("."), format!("{:?}", tensor.dims())));
+            }
+        }
+        let mut shapes = Shapes(Vec::new());
+        model.visit(&mut shapes);
+        let name = std::any::type_name::<M>().rsplit("::").next().unwrap_or("model");
+        Description { model: name.to_owned(), settings: shapes.0 }
+    }
+
+    /// A file name that says what the checkpoint holds: `stacked_ae-codings30` and so on (the
+    /// kind and the settings that are numbers or short words).
+    pub fn file_stem(&self) -> String {
+        let mut stem = self.model.clone();
+        for (key, value) in &self.settings {
+            let short: String = value.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
+            if !short.is_empty() && short.len() <= 12 && !key.contains('.') && !key.contains(' ') {
+                stem.push_str(&format!("-{key}{short}"));
+            }
+        }
+        stem
+    }
+
+    /// The settings that differ, said as "saved with …, this model has …"; `None` if they agree.
+    pub fn mismatch(&self, saved: &Description) -> Option<String> {
+        if self == saved {
+            return None;
+        }
+        if self.model != saved.model {
+            return Some(format!("it holds a {} model, and this one is a {}", saved.model, self.model));
+        }
+        let value = |d: &Description, key: &str| d.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+        let mut keys: Vec<&String> = saved.settings.iter().map(|(k, _)| k).collect();
+        keys.extend(self.settings.iter().map(|(k, _)| k).filter(|k| value(saved, k).is_none()));
+        let (mut was, mut is) = (Vec::new(), Vec::new());
+        for key in keys {
+            let (a, b) = (value(saved, key), value(self, key));
+            if a != b {
+                let show = |v: Option<String>| v.map_or_else(|| format!("no {key}"), |v| format!("{key} = {v}"));
+                was.push(show(a));
+                is.push(show(b));
+            }
+        }
+        Some(format!("it was saved with {}, and this model has {}", was.join(", "), is.join(", ")))
+    }
+}
+
+impl fmt::Display for Description {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings: Vec<String> = self.settings.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        write!(f, "{} ({})", self.model, settings.join(", "))
+    }
+}
+
+/// The header of a checkpoint file.
+#[derive(Debug, Serialize, Deserialize)]
+struct Header {
+    description: Description,
+    /// `(name, bytes)` of each section, in file order.
+    sections: Vec<(String, usize)>,
+    /// What a resumable training run needs besides the tensors (JSON, see `train`).
+    #[serde(default)]
+    training: Option<serde_json::Value>,
+}
+
+/// A checkpoint's contents in memory.
+pub(crate) struct CheckpointFile {
+    pub description: Description,
+    pub sections: Vec<(String, Vec<u8>)>,
+    pub training: Option<serde_json::Value>,
+}
+
+impl CheckpointFile {
+    pub fn section(&self, name: &str) -> Option<&[u8]> {
+        self.sections.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice())
+    }
+
+    /// Writes the file under a temporary name, then renames it over `path`.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| CourseError::io(parent, e))?;
+        }
+        let header = Header {
+            description: self.description.clone(),
+            sections: self.sections.iter().map(|(n, b)| (n.clone(), b.len())).collect(),
+            training: self.training.clone(),
+        };
+        let json = serde_json::to_vec(&header).map_err(|e| CourseError::Checkpoint { path: path.to_path_buf(), problem: e.to_string() })?;
+        let mut bytes = Vec::with_capacity(MAGIC.len() + json.len() + 1 + self.sections.iter().map(|(_, b)| b.len()).sum::<usize>());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&json);
+        bytes.push(b'\n');
+        for (_, b) in &self.sections {
+            bytes.extend_from_slice(b);
+        }
+        let tmp = temporary_name(path);
+        std::fs::write(&tmp, &bytes).map_err(|e| CourseError::io(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| CourseError::io(path, e))
+    }
+
+    /// Reads and checks a file written by [`CheckpointFile::write`].
+    pub fn read(path: &Path) -> Result<CheckpointFile> {
+        if !path.is_file() {
+            return Err(CourseError::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such checkpoint; train the model and save it with save_checkpoint first"),
+            ));
+        }
+        let bytes = std::fs::read(path).map_err(|e| CourseError::io(path, e))?;
+        Self::parse(path, &bytes)
+    }
+
+    /// Parses the bytes of a checkpoint file; every way it can be damaged is an error.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<CheckpointFile> {
+        let damaged = |problem: String| CourseError::Checkpoint {
+            path: path.to_path_buf(),
+            problem: format!("the file is not a course checkpoint or is damaged ({problem}); save the model again"),
+        };
+        let rest = bytes.strip_prefix(MAGIC).ok_or_else(|| damaged("it does not start with the course's checkpoint line".into()))?;
+        let end = rest.iter().take(MAX_HEADER).position(|&b| b == b'\n').ok_or_else(|| damaged("its header has no end".into()))?;
+        let header: Header = serde_json::from_slice(&rest[..end]).map_err(|e| damaged(format!("its header cannot be read: {e}")))?;
+        let mut body = &rest[end + 1..];
+        let mut sections = Vec::with_capacity(header.sections.len());
+        for (name, len) in header.sections {
+            if body.len() < len {
+                return Err(damaged(format!("it is truncated: section {name} should have {len} bytes, {} are left", body.len())));
+            }
+            let (this, next) = body.split_at(len);
+            sections.push((name, this.to_vec()));
+            body = next;
+        }
+        if !body.is_empty() {
+            return Err(damaged(format!("{} bytes follow the last section", body.len())));
+        }
+        Ok(CheckpointFile { description: header.description, sections, training: header.training })
+    }
+}
+
+fn temporary_name(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".{}.tmp", std::process::id()));
+    path.with_file_name(name)
+}
+
+pub(crate) fn record_error(path: &Path, err: RecordError) -> CourseError {
+    match err {
+        RecordError::Io(msg) => CourseError::Checkpoint { path: path.to_path_buf(), problem: format!("its parameters could not be read ({msg})") },
         RecordError::Validation(msg) => CourseError::Checkpoint { path: path.to_path_buf(), problem: msg },
-    })
+    }
+}
+
+/// The parameters of `model` as burnpack bytes.
+pub(crate) fn model_bytes<M: Module>(model: &M, path: &Path) -> Result<Vec<u8>> {
+    let bytes = model.clone().into_record().into_bytes().map_err(|e| record_error(path, e))?;
+    Ok(bytes.to_vec())
+}
+
+/// `model` with the parameters of `bytes` (burnpack), checked by burn.
+pub(crate) fn with_model_bytes<M: Module>(model: &M, bytes: &[u8], path: &Path) -> Result<M> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| record_error(path, e))?;
+    model.clone().try_load_record(record).map_err(|e| record_error(path, e))
+}
+
+/// Checks that `file` holds a model like `model`.
+pub(crate) fn check_description<M: TrainModel>(model: &M, file: &CheckpointFile, path: &Path) -> Result<()> {
+    match model.describe().mismatch(&file.description) {
+        None => Ok(()),
+        Some(problem) => Err(CourseError::Checkpoint { path: path.to_path_buf(), problem }),
+    }
+}
+
+/// Saves the parameters of `model` and its description to `path` (parent directories are
+/// created; an existing file is replaced only once the new one is written).
+pub fn save_checkpoint<M: TrainModel>(model: &M, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    let file = CheckpointFile { description: model.describe(), sections: vec![("model".to_owned(), model_bytes(model, path)?)], training: None };
+    file.write(path)
 }
 
 /// A copy of `model` with the parameters saved in `path`; `model` itself is left unchanged.
 ///
-/// The model must have the architecture and shapes the checkpoint was saved from.
-pub fn load_checkpoint<M: Module>(model: &M, path: impl AsRef<Path>) -> Result<M> {
+/// A checkpoint of another kind or configuration is refused with both named.
+pub fn load_checkpoint<M: TrainModel>(model: &M, path: impl AsRef<Path>) -> Result<M> {
     let path = path.as_ref();
-    if !path.is_file() {
-        return Err(CourseError::io(
-            path,
-            std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "no such checkpoint; train the model and save it with save_checkpoint first",
-            ),
-        ));
+    let file = CheckpointFile::read(path)?;
+    check_description(model, &file, path)?;
+    let bytes = file.section("model").ok_or_else(|| CourseError::Checkpoint { path: path.to_path_buf(), problem: "it has no model section".into() })?;
+    with_model_bytes(model, bytes, path)
+}
+
+/// Writes a training checkpoint: the model, each optimizer's state (a section each, with its step
+/// count in the header), and the loop's own `state`.
+pub(crate) fn save_training<M: TrainModel>(path: &Path, model: &M, optimizers: &[(&str, &crate::train::Optimizer)], state: serde_json::Value) -> Result<()> {
+    let mut sections = vec![("model".to_owned(), model_bytes(model, path)?)];
+    let mut steps = serde_json::Map::new();
+    for (name, optimizer) in optimizers {
+        let (bytes, n) = optimizer.state_bytes().map_err(|e| record_error(path, e))?;
+        sections.push(((*name).to_owned(), bytes));
+        steps.insert((*name).to_owned(), n.into());
     }
-    model.clone().try_load_file(path).map_err(|err| match err {
-        RecordError::Io(msg) => CourseError::Checkpoint {
-            path: path.to_path_buf(),
-            problem: format!("it could not be read as a burn checkpoint ({msg})"),
-        },
-        RecordError::Validation(msg) => CourseError::Checkpoint { path: path.to_path_buf(), problem: msg },
-    })
+    let training = serde_json::json!({ "state": state, "optimizer_steps": steps });
+    CheckpointFile { description: model.describe(), sections, training: Some(training) }.write(path)
+}
+
+/// Reads a checkpoint written by [`save_training`]: the model (a copy of `fresh` with the saved
+/// parameters), the optimizers' states (loaded into `optimizers`), and the loop's state.
+pub(crate) fn load_training<M: TrainModel>(path: &Path, fresh: &M, optimizers: &[(&str, &crate::train::Optimizer)]) -> Result<(M, serde_json::Value)> {
+    let file = CheckpointFile::read(path)?;
+    check_description(fresh, &file, path)?;
+    let missing = |what: &str| CourseError::Checkpoint { path: path.to_path_buf(), problem: format!("it has no {what}: it was not saved by a resumable training run") };
+    let training = file.training.clone().ok_or_else(|| missing("training state"))?;
+    let model = with_model_bytes(fresh, file.section("model").ok_or_else(|| missing("model section"))?, path)?;
+    for (name, optimizer) in optimizers {
+        let bytes = file.section(name).ok_or_else(|| missing(&format!("{name} section")))?;
+        let steps = training["optimizer_steps"][name].as_u64().unwrap_or(0);
+        optimizer.load_state_bytes(bytes, steps).map_err(|e| record_error(path, e))?;
+    }
+    Ok((model, training["state"].clone()))
+}
+
+/// What a checkpoint file holds, without loading it: its model's description.
+pub fn checkpoint_description(path: impl AsRef<Path>) -> Result<Description> {
+    Ok(CheckpointFile::read(path.as_ref())?.description)
+}
+
+/// `dir/<what the model is>-<tag>.ckpt`: a checkpoint name that says what it holds, so that two
+/// configurations never share a file (`checkpoints/stacked_ae-inputs784-hidden100-codings30-class.ckpt`).
+pub fn checkpoint_path<M: TrainModel>(model: &M, dir: impl AsRef<Path>, tag: &str) -> PathBuf {
+    let stem = model.describe().file_stem();
+    let name = if tag.is_empty() { format!("{stem}.ckpt") } else { format!("{stem}-{tag}.ckpt") };
+    dir.as_ref().join(name)
+}
+
+/// The model saved at `path` if there is one; otherwise `train(fresh)`, saved there.
+///
+/// A file that exists but does not fit `fresh` (another configuration, damaged) is an error, and
+/// the file is left as it is: a checkpoint a student made is never overwritten by a model of
+/// another shape.
+pub fn load_or_train<M: TrainModel>(fresh: M, path: impl AsRef<Path>, train: impl FnOnce(M) -> Result<M>) -> Result<M> {
+    let path = path.as_ref();
+    if path.exists() {
+        let model = load_checkpoint(&fresh, path)?;
+        println!("Loaded {} from {}.", model.describe(), path.display());
+        return Ok(model);
+    }
+    println!("No checkpoint at {}: training the model now, then saving it there.", path.display());
+    let model = train(fresh)?;
+    save_checkpoint(&model, path)?;
+    Ok(model)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mismatch_names_both_configurations() {
+        let ours = Description::new("stacked_ae", &[("inputs", "784".into()), ("codings", "30".into())]);
+        let saved = Description::new("stacked_ae", &[("inputs", "784".into()), ("codings", "100".into())]);
+        assert_eq!(ours.mismatch(&ours.clone()), None);
+        let msg = ours.mismatch(&saved).unwrap();
+        assert_eq!(msg, "it was saved with codings = 100, and this model has codings = 30");
+        let other = Description::new("conv_ae", &[]);
+        assert!(ours.mismatch(&other).unwrap().contains("conv_ae"));
+        assert_eq!(ours.file_stem(), "stacked_ae-inputs784-codings30");
+    }
+
+    #[test]
+    fn damaged_files_are_errors_not_panics() {
+        let path = Path::new("x.ckpt");
+        let file = CheckpointFile { description: Description::new("m", &[]), sections: vec![("model".into(), vec![1, 2, 3])], training: None };
+        let dir = std::env::temp_dir().join(format!("course-ckpt-unit-{}", std::process::id()));
+        let p = dir.join("m.ckpt");
+        file.write(&p).unwrap();
+        let bytes = std::fs::read(&p).unwrap();
+        assert_eq!(CheckpointFile::parse(path, &bytes).unwrap().section("model"), Some(&[1u8, 2, 3][..]));
+        for cut in 0..bytes.len() {
+            let err = CheckpointFile::parse(path, &bytes[..cut]).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("damaged"), "cut at {cut}: {err}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(CheckpointFile::parse(path, &longer).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

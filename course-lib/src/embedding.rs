@@ -758,7 +758,7 @@ impl QualityTable {
 
     /// Shows the table in Jupyter.
     pub fn evcxr_display(&self) {
-        println!("EVCXR_BEGIN_CONTENT text/plain\n{self}\nEVCXR_END_CONTENT");
+        crate::summary::display_text(self);
     }
 }
 

@@ -1,5 +1,6 @@
-//! Keras-like building blocks shared by the lessons: a `Dense` layer initialised the way Keras
-//! initialises it, and its activations.
+//! Keras-like building blocks shared by the lessons, initialised the way Keras initialises them:
+//! `Dense` and its activations (lessons 01-03), and the convolution, transposed convolution,
+//! pooling, batch normalisation, dropout and Gaussian-noise layers of lessons 04-08.
 //!
 //! Keras's `Dense` starts from Glorot-uniform weights and zero biases; burn's `Linear` uses a
 //! Kaiming-uniform default for both. The slides' hyperparameters (SGD with learning rate 1.5 for
@@ -7,13 +8,15 @@
 //! Weights are drawn from the course's own seeded [`Rng`], so a seed gives the same network on
 //! every backend and in every thread.
 
-use crate::rng::Rng;
+use crate::rng::{Noise, Rng};
 use burn::module::{Module, Param};
+use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::activation;
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{Device, Tensor, TensorData};
 
-/// The activation after a dense layer (Keras's `activation=` argument).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The activation after a layer (Keras's `activation=` argument, or an activation layer).
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
     /// None: the layer stays linear (Keras's default).
     Linear,
@@ -23,19 +26,26 @@ pub enum Activation {
     Sigmoid,
     /// Rectified linear unit.
     Relu,
+    /// Leaky ReLU with this slope for negative inputs (the DCGAN discriminator's 0.2; Keras's
+    /// `LeakyReLU` defaults to 0.3).
+    LeakyRelu(f32),
+    /// Hyperbolic tangent, for outputs in (−1, 1) (the DCGAN generator's images).
+    Tanh,
     /// Softmax over the last axis, for class probabilities.
     Softmax,
 }
 
 impl Activation {
-    /// Applies the activation.
-    pub fn apply(self, x: Tensor<2>) -> Tensor<2> {
+    /// Applies the activation to a tensor of any rank (softmax over the last axis).
+    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Activation::Linear => x,
             Activation::Selu => activation::selu(x),
             Activation::Sigmoid => activation::sigmoid(x),
             Activation::Relu => activation::relu(x),
-            Activation::Softmax => activation::softmax(x, 1),
+            Activation::LeakyRelu(slope) => activation::leaky_relu(x, slope as f64),
+            Activation::Tanh => activation::tanh(x),
+            Activation::Softmax => activation::softmax(x, D - 1),
         }
     }
 
@@ -46,9 +56,25 @@ impl Activation {
             Activation::Selu => "selu",
             Activation::Sigmoid => "sigmoid",
             Activation::Relu => "relu",
+            Activation::LeakyRelu(_) => "leaky_relu",
+            Activation::Tanh => "tanh",
             Activation::Softmax => "softmax",
         }
     }
+}
+
+/// Keras's Glorot-uniform initial weights: uniform in ±√(6 / (fan_in + fan_out)), drawn from `rng`
+/// in the order of `shape`'s elements.
+pub fn glorot_uniform<const D: usize>(shape: [usize; D], fan_in: usize, fan_out: usize, rng: &mut Rng, device: &Device) -> Param<Tensor<D>> {
+    let limit = (6.0 / (fan_in + fan_out) as f64).sqrt();
+    let count = shape.iter().product();
+    let weights: Vec<f32> = (0..count).map(|_| rng.uniform_range(-limit, limit) as f32).collect();
+    Param::from_data(TensorData::new(weights, shape), device)
+}
+
+/// Keras's zero initial biases.
+pub fn zeros(units: usize, device: &Device) -> Param<Tensor<1>> {
+    Param::from_data(TensorData::new(vec![0.0f32; units], [units]), device)
 }
 
 /// A fully connected layer, `activation(x · W + b)`, as Keras's `Dense`.
@@ -66,14 +92,7 @@ pub struct Dense {
 impl Dense {
     /// A layer from `inputs` to `units` with Keras's initialisation, drawn from `rng`.
     pub fn new(inputs: usize, units: usize, activation: Activation, rng: &mut Rng, device: &Device) -> Dense {
-        let limit = (6.0 / (inputs + units) as f64).sqrt();
-        let weights: Vec<f32> =
-            (0..inputs * units).map(|_| rng.uniform_range(-limit, limit) as f32).collect();
-        Dense {
-            weight: Param::from_data(TensorData::new(weights, [inputs, units]), device),
-            bias: Param::from_data(TensorData::new(vec![0.0f32; units], [units]), device),
-            activation,
-        }
+        Dense { weight: glorot_uniform([inputs, units], inputs, units, rng, device), bias: zeros(units, device), activation }
     }
 
     /// Number of inputs.
@@ -169,8 +188,7 @@ pub struct DenseTranspose {
 impl DenseTranspose {
     /// A transposed layer for `tied`, mapping its `units` back to its `inputs`.
     pub fn new(tied: &Dense, activation: Activation, device: &Device) -> DenseTranspose {
-        let n = tied.inputs();
-        DenseTranspose { bias: Param::from_data(TensorData::new(vec![0.0f32; n], [n]), device), activation }
+        DenseTranspose { bias: zeros(tied.inputs(), device), activation }
     }
 
     /// # Shapes
@@ -182,6 +200,240 @@ impl DenseTranspose {
     /// `x · Wᵀ + b`, before the activation.
     pub fn affine(&self, x: Tensor<2>, tied: &Dense) -> Tensor<2> {
         burn::tensor::module::linear(x, tied.weight.val().transpose(), Some(self.bias.val()))
+    }
+}
+
+/// Keras's `padding=` argument of convolutions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Padding {
+    /// Pad so that the output has `ceil(input / stride)` pixels per side (the extra pixel, when
+    /// the padding is odd, goes at the end, as in TensorFlow).
+    Same,
+    /// No padding: the kernel only visits positions where it fits.
+    Valid,
+}
+
+impl Padding {
+    /// Keras's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Padding::Same => "same",
+            Padding::Valid => "valid",
+        }
+    }
+}
+
+/// The output side of a convolution over `side` pixels, as Keras computes it.
+pub fn conv_output_side(side: usize, kernel: usize, stride: usize, padding: Padding) -> usize {
+    match padding {
+        Padding::Same => side.div_ceil(stride),
+        Padding::Valid => if side >= kernel { (side - kernel) / stride + 1 } else { 0 },
+    }
+}
+
+/// The output side of a transposed convolution over `side` pixels, as Keras computes it
+/// (`deconv_output_length` without `output_padding`): `side · stride` with `same` padding,
+/// `side · stride + max(kernel − stride, 0)` with `valid`.
+pub fn conv_transpose_output_side(side: usize, kernel: usize, stride: usize, padding: Padding) -> usize {
+    match padding {
+        Padding::Same => side * stride,
+        Padding::Valid => side * stride + kernel.saturating_sub(stride),
+    }
+}
+
+/// A 2-D convolution with a bias and an activation, as Keras's `Conv2D`.
+///
+/// Images are `[batch, channels, height, width]` (burn's layout); the summaries print Keras's
+/// `(height, width, channels)`.
+#[derive(Module, Debug)]
+pub struct Conv2d {
+    /// `[filters, in_channels, kernel, kernel]`, Glorot-uniform at the start.
+    pub weight: Param<Tensor<4>>,
+    /// `[filters]`, zero at the start.
+    pub bias: Param<Tensor<1>>,
+    /// Step between kernel positions, both axes.
+    #[module(skip)]
+    pub stride: usize,
+    /// `same` or `valid`.
+    #[module(skip)]
+    pub padding: Padding,
+    /// Applied after the convolution.
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl Conv2d {
+    /// `filters` kernels of `kernel × kernel` over `in_channels`, with Keras's initialisation
+    /// (Glorot uniform with fan-in `kernel² · in_channels` and fan-out `kernel² · filters`).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(in_channels: usize, filters: usize, kernel: usize, stride: usize, padding: Padding, activation: Activation, rng: &mut Rng, device: &Device) -> Conv2d {
+        let area = kernel * kernel;
+        Conv2d {
+            weight: glorot_uniform([filters, in_channels, kernel, kernel], area * in_channels, area * filters, rng, device),
+            bias: zeros(filters, device),
+            stride,
+            padding,
+            activation,
+        }
+    }
+
+    /// `(in_channels, filters, kernel)`.
+    pub fn dims(&self) -> (usize, usize, usize) {
+        let [filters, in_channels, kernel, _] = self.weight.lazy_shape().dims::<4>();
+        (in_channels, filters, kernel)
+    }
+
+    /// The output side for an input of `side` pixels.
+    pub fn output_side(&self, side: usize) -> usize {
+        conv_output_side(side, self.dims().2, self.stride, self.padding)
+    }
+
+    /// # Shapes
+    /// `[batch, in_channels, h, w]` → `[batch, filters, h', w']`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.activation.apply(self.affine(x))
+    }
+
+    /// The convolution plus bias, before the activation.
+    pub fn affine(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let kernel = self.dims().2;
+        let pad = |side: usize| match self.padding {
+            Padding::Valid => (0, 0),
+            Padding::Same => {
+                let out = side.div_ceil(self.stride);
+                let total = ((out - 1) * self.stride + kernel).saturating_sub(side);
+                (total / 2, total - total / 2)
+            }
+        };
+        let options = ConvOptions::new_with_padding([self.stride; 2], [pad(h), pad(w)], [1, 1], 1);
+        burn::tensor::module::conv2d(x, self.weight.val(), Some(self.bias.val()), options)
+    }
+}
+
+/// A transposed 2-D convolution, as Keras's `Conv2DTranspose`, with Keras's output shapes and
+/// alignment: the full transposed convolution is cropped to the output side
+/// ([`conv_transpose_output_side`]), the odd pixel taken from the end as TensorFlow does.
+#[derive(Module, Debug)]
+pub struct ConvTranspose2d {
+    /// `[in_channels, filters, kernel, kernel]`, Glorot-uniform at the start.
+    pub weight: Param<Tensor<4>>,
+    /// `[filters]`, zero at the start.
+    pub bias: Param<Tensor<1>>,
+    /// Upsampling factor, both axes.
+    #[module(skip)]
+    pub stride: usize,
+    /// `same` or `valid`.
+    #[module(skip)]
+    pub padding: Padding,
+    /// Applied after the convolution.
+    #[module(skip)]
+    pub activation: Activation,
+}
+
+impl ConvTranspose2d {
+    /// `filters` output channels from `in_channels`, `kernel × kernel`, Keras's initialisation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(in_channels: usize, filters: usize, kernel: usize, stride: usize, padding: Padding, activation: Activation, rng: &mut Rng, device: &Device) -> ConvTranspose2d {
+        let area = kernel * kernel;
+        ConvTranspose2d {
+            weight: glorot_uniform([in_channels, filters, kernel, kernel], area * in_channels, area * filters, rng, device),
+            bias: zeros(filters, device),
+            stride,
+            padding,
+            activation,
+        }
+    }
+
+    /// `(in_channels, filters, kernel)`.
+    pub fn dims(&self) -> (usize, usize, usize) {
+        let [in_channels, filters, kernel, _] = self.weight.lazy_shape().dims::<4>();
+        (in_channels, filters, kernel)
+    }
+
+    /// The output side for an input of `side` pixels.
+    pub fn output_side(&self, side: usize) -> usize {
+        conv_transpose_output_side(side, self.dims().2, self.stride, self.padding)
+    }
+
+    /// # Shapes
+    /// `[batch, in_channels, h, w]` → `[batch, filters, h', w']`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        self.activation.apply(self.affine(x))
+    }
+
+    /// The transposed convolution plus bias, before the activation.
+    pub fn affine(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let options = ConvTransposeOptions::new([self.stride; 2], [0, 0], [0, 0], [1, 1], 1);
+        let full = burn::tensor::module::conv_transpose2d(x, self.weight.val(), Some(self.bias.val()), options);
+        let [batch, channels, full_h, full_w] = full.dims();
+        let (out_h, out_w) = (self.output_side(h), self.output_side(w));
+        if (out_h, out_w) == (full_h, full_w) {
+            return full;
+        }
+        // TensorFlow's `same` crops (full − out) / 2 pixels at the start and the rest at the end.
+        let (top, left) = ((full_h - out_h) / 2, (full_w - out_w) / 2);
+        full.slice([0..batch, 0..channels, top..top + out_h, left..left + out_w])
+    }
+}
+
+/// Max pooling over `pool × pool` windows with stride `pool` (Keras's `MaxPool2D(pool_size)`);
+/// a remainder row or column is dropped, as with Keras's default `valid` padding.
+///
+/// # Shapes
+/// `[batch, channels, h, w]` → `[batch, channels, h / pool, w / pool]`
+pub fn max_pool2d(x: Tensor<4>, pool: usize) -> Tensor<4> {
+    burn::tensor::module::max_pool2d(x, MaxPoolOptions::new([pool, pool]).with_stride([pool, pool]))
+}
+
+/// Batch normalisation with Keras's defaults (`momentum=0.99`, `epsilon=0.001`): batch statistics
+/// while training (and a running average of them), the running averages at inference. Burn's
+/// layer, configured as Keras's; Keras's summary counts the two running averages as
+/// non-trainable parameters.
+pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
+    // burn's momentum is the weight of the new batch: Keras's 0.99 keeps 0.99 of the old average.
+    BatchNormConfig::new(channels).with_momentum(0.01).with_epsilon(1e-3).init(device)
+}
+
+/// Keras's `Dropout(rate)`: while training, each value is zeroed with probability `rate` and the
+/// others are scaled by `1 / (1 − rate)`; at inference it passes its input through. The mask is
+/// drawn from the pass's seeded [`Noise`], fresh for every batch.
+#[derive(Module, Debug)]
+pub struct Dropout {
+    /// The fraction of values dropped, in [0, 1).
+    pub rate: f64,
+}
+
+impl Dropout {
+    /// # Shapes
+    /// any → the same
+    pub fn forward<const D: usize>(&self, x: Tensor<D>, noise: &mut Noise) -> Tensor<D> {
+        if !noise.is_training() || self.rate <= 0.0 {
+            return x;
+        }
+        let mask = noise.dropout_mask(x.dims(), self.rate, &x.device());
+        x * mask
+    }
+}
+
+/// Keras's `GaussianNoise(stddev)`: while training, adds fresh N(0, stddev²) noise to every value
+/// (drawn from the pass's seeded [`Noise`]); at inference it passes its input through.
+#[derive(Module, Debug)]
+pub struct GaussianNoise {
+    /// The noise's standard deviation.
+    pub stddev: f64,
+}
+
+impl GaussianNoise {
+    /// # Shapes
+    /// any → the same
+    pub fn forward<const D: usize>(&self, x: Tensor<D>, noise: &mut Noise) -> Tensor<D> {
+        if !noise.is_training() || self.stddev <= 0.0 {
+            return x;
+        }
+        let n = noise.normal(x.dims(), self.stddev as f32, &x.device());
+        x + n
     }
 }
 

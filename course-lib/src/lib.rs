@@ -12,7 +12,9 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod conv_ae;
 pub mod data;
+pub mod denoising_ae;
 pub mod device;
 pub mod embedding;
 pub mod error;
@@ -24,9 +26,11 @@ pub mod loss;
 pub mod mode;
 pub mod plot;
 pub mod rng;
+pub mod sequential;
 pub mod stacked_ae;
 pub mod summary;
 pub mod train;
+pub mod vae;
 
 pub use device::{device, training_device};
 pub use error::{CourseError, Result};

@@ -102,6 +102,10 @@ impl TrainModel for LinearAe {
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
         self.decode(self.encode(x))
     }
+
+    fn describe(&self) -> crate::checkpoint::Description {
+        crate::checkpoint::Description::new("linear_ae", &[("inputs", self.encoder.inputs().to_string()), ("codings", self.encoder.units().to_string())])
+    }
 }
 
 crate::train::compiled_training_methods!(LinearAe);
@@ -152,7 +156,7 @@ pub fn compare_with_pca(model: &LinearAe, x: &Matrix) -> Result<PcaComparison> {
 impl PcaComparison {
     /// Shows the comparison as a table in Jupyter.
     pub fn evcxr_display(&self) {
-        println!("EVCXR_BEGIN_CONTENT text/plain\n{self}\nEVCXR_END_CONTENT");
+        crate::summary::display_text(self);
     }
 }
 

@@ -113,6 +113,32 @@ impl Figure {
         }
     }
 
+    /// Figures one under the other, each under its caption, in one SVG (a figure with several
+    /// labelled parts: the layers of a network, the epochs of a GAN).
+    pub fn column(parts: &[(String, Figure)]) -> Figure {
+        const CAPTION: u32 = 24;
+        let width = parts.iter().map(|(_, f)| f.size().0).max().unwrap_or(0).max(200);
+        let height: u32 = parts.iter().map(|(_, f)| f.size().1 + CAPTION).sum();
+        let mut text = format!(
+            "<svg width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" \
+             xmlns=\"http://www.w3.org/2000/svg\" xmlns:xlink=\"http://www.w3.org/1999/xlink\">\n\
+             <rect width=\"{width}\" height=\"{height}\" fill=\"white\"/>\n"
+        );
+        let mut y = 0;
+        for (caption, figure) in parts {
+            let escaped = caption.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+            text.push_str(&format!(
+                "<text x=\"4\" y=\"{}\" font-family=\"sans-serif\" font-size=\"15\">{escaped}</text>\n",
+                y + CAPTION - 7
+            ));
+            y += CAPTION;
+            text.push_str(&embed(figure, 0, y));
+            y += figure.size().1;
+        }
+        text.push_str("</svg>\n");
+        Figure::Svg { text, width, height }
+    }
+
     /// The figures side by side in one SVG, top-aligned.
     pub fn row(figures: &[Figure]) -> Figure {
         let width = figures.iter().map(|f| f.size().0).sum();
@@ -123,23 +149,28 @@ impl Figure {
         );
         let mut x = 0;
         for figure in figures {
-            let (w, h) = figure.size();
-            match figure {
-                Figure::Png { bytes, .. } => text.push_str(&format!(
-                    "<image x=\"{x}\" y=\"0\" width=\"{w}\" height=\"{h}\" \
-                     style=\"image-rendering:pixelated\" href=\"data:image/png;base64,{}\"/>\n",
-                    base64::engine::general_purpose::STANDARD.encode(bytes)
-                )),
-                Figure::Svg { text: inner, .. } => {
-                    // A nested <svg> keeps the inner drawing's own coordinates.
-                    let body = inner.trim().strip_prefix("<svg").unwrap_or(inner);
-                    text.push_str(&format!("<svg x=\"{x}\" y=\"0\"{body}\n"));
-                }
-            }
-            x += w;
+            text.push_str(&embed(figure, x, 0));
+            x += figure.size().0;
         }
         text.push_str("</svg>\n");
         Figure::Svg { text, width, height }
+    }
+}
+
+/// `figure` as an element of an enclosing SVG, its top left corner at `(x, y)`.
+fn embed(figure: &Figure, x: u32, y: u32) -> String {
+    let (w, h) = figure.size();
+    match figure {
+        Figure::Png { bytes, .. } => format!(
+            "<image x=\"{x}\" y=\"{y}\" width=\"{w}\" height=\"{h}\" \
+             style=\"image-rendering:pixelated\" href=\"data:image/png;base64,{}\"/>\n",
+            base64::engine::general_purpose::STANDARD.encode(bytes)
+        ),
+        Figure::Svg { text: inner, .. } => {
+            // A nested <svg> keeps the inner drawing's own coordinates.
+            let body = inner.trim().strip_prefix("<svg").unwrap_or(inner);
+            format!("<svg x=\"{x}\" y=\"{y}\"{body}\n")
+        }
     }
 }
 
@@ -180,29 +211,56 @@ pub fn image_grid(images: &[&[f32]], rows: usize) -> Result<Figure> {
     for image in images {
         check_image(image, "image_grid")?;
     }
-    let rows = rows.max(1);
-    let cols = images.len().div_ceil(rows).max(1);
-    let tile = IMAGE_SIDE * IMAGE_SCALE;
-    let width = cols * tile + (cols + 1) * GAP;
-    let height = rows * tile + (rows + 1) * GAP;
-    let mut pixels = vec![255u8; width * height];
-    for (k, image) in images.iter().enumerate() {
+    let cols = images.len().div_ceil(rows.max(1)).max(1);
+    tile_grid(images, IMAGE_SIDE, IMAGE_SIDE, cols, IMAGE_SCALE, false)
+}
+
+/// Tiles of `height × width` values in a grid of `cols` columns, each value drawn as a
+/// `scale × scale` square, dark for high values (matplotlib's `binary` map). With `normalize`,
+/// each tile is stretched to its own range first (feature maps have no fixed scale); otherwise
+/// values are read in [0, 1].
+pub fn tile_grid(tiles: &[&[f32]], height: usize, width: usize, cols: usize, scale: usize, normalize: bool) -> Result<Figure> {
+    if height == 0 || width == 0 || scale == 0 {
+        return Err(CourseError::bad_config("tile_grid", "tiles need a height, a width and a scale of at least 1"));
+    }
+    if let Some(bad) = tiles.iter().find(|t| t.len() != height * width) {
+        return Err(CourseError::shape("tile_grid", format!("tiles of {height}×{width} = {} values", height * width), format!("{} values", bad.len())));
+    }
+    let cols = cols.max(1);
+    let rows = tiles.len().div_ceil(cols).max(1);
+    let (tile_w, tile_h) = (width * scale, height * scale);
+    let image_w = cols * tile_w + (cols + 1) * GAP;
+    let image_h = rows * tile_h + (rows + 1) * GAP;
+    let mut pixels = vec![255u8; image_w * image_h];
+    for (k, tile) in tiles.iter().enumerate() {
         let (r, c) = (k / cols, k % cols);
-        let (x0, y0) = (GAP + c * (tile + GAP), GAP + r * (tile + GAP));
-        for y in 0..tile {
-            for x in 0..tile {
-                let p = image[(y / IMAGE_SCALE) * IMAGE_SIDE + x / IMAGE_SCALE];
-                pixels[(y0 + y) * width + x0 + x] = binary_cmap(p);
+        let (x0, y0) = (GAP + c * (tile_w + GAP), GAP + r * (tile_h + GAP));
+        let (lo, hi) = if normalize {
+            tile.iter().filter(|v| v.is_finite()).fold((f32::INFINITY, f32::NEG_INFINITY), |(lo, hi), &v| (lo.min(v), hi.max(v)))
+        } else {
+            (0.0, 1.0)
+        };
+        let span = if hi > lo { hi - lo } else { 1.0 };
+        for y in 0..tile_h {
+            for x in 0..tile_w {
+                let v = tile[(y / scale) * width + x / scale];
+                let p = if normalize { (v - lo) / span } else { v };
+                pixels[(y0 + y) * image_w + x0 + x] = binary_cmap(p);
             }
         }
         // A thin frame, so that white clothes on white ground still show their tile.
-        for i in 0..tile {
-            for (x, y) in [(x0 + i, y0), (x0 + i, y0 + tile - 1), (x0, y0 + i), (x0 + tile - 1, y0 + i)] {
-                pixels[y * width + x] = pixels[y * width + x].min(225);
+        for i in 0..tile_w {
+            for (x, y) in [(x0 + i, y0), (x0 + i, y0 + tile_h - 1)] {
+                pixels[y * image_w + x] = pixels[y * image_w + x].min(225);
+            }
+        }
+        for i in 0..tile_h {
+            for (x, y) in [(x0, y0 + i), (x0 + tile_w - 1, y0 + i)] {
+                pixels[y * image_w + x] = pixels[y * image_w + x].min(225);
             }
         }
     }
-    encode_png(&pixels, width, height)
+    encode_png(&pixels, image_w, image_h)
 }
 
 /// One image (the slides' `plot_image`). Lessons 02 on.
@@ -266,41 +324,90 @@ fn svg_figure(size: (u32, u32), draw: impl FnOnce(&DrawingArea<SVGBackend, Shift
 /// Curves `(name, y values)` against 1, 2, 3, ... (epochs), one colour each, with a legend.
 pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[(String, Vec<f64>)]) -> Result<Figure> {
     let n = series.iter().map(|(_, ys)| ys.len()).max().unwrap_or(0).max(1);
-    let x_range = 1.0..(n as f64).max(2.0);
+    let xs: Vec<f64> = (1..=n).map(|i| i as f64).collect();
+    xy_chart(title, x_label, y_label, &xs, series)
+}
+
+/// Curves `(name, y values)` against the shared `xs`, one colour each, with the legend in a
+/// column of its own beside the plot (where it never covers a curve). When the xs are the whole
+/// numbers 1, 2, 3, ... (epochs), the axis labels are those numbers, once each.
+pub fn xy_chart(title: &str, x_label: &str, y_label: &str, xs: &[f64], series: &[(String, Vec<f64>)]) -> Result<Figure> {
+    let x_range = padded_range(xs.iter().copied());
     let y_range = padded_range(series.iter().flat_map(|(_, ys)| ys.iter().copied()));
-    svg_figure(CHART_SIZE, |root| {
-        let mut chart = ChartBuilder::on(root)
+    let whole = xs.iter().all(|x| x.fract() == 0.0);
+    let legend_width = 10 + 7 * series.iter().map(|(n, _)| n.chars().count()).max().unwrap_or(0).min(40) as u32 + 30;
+    let size = (CHART_SIZE.0 + legend_width, CHART_SIZE.1);
+    svg_figure(size, |root| {
+        let (plot_area, legend_area) = root.split_horizontally(CHART_SIZE.0);
+        let mut chart = ChartBuilder::on(&plot_area)
             .caption(title, ("sans-serif", 20))
             .margin(12)
             .x_label_area_size(40)
             .y_label_area_size(60)
-            .build_cartesian_2d(x_range, y_range)
+            .build_cartesian_2d(x_range.clone(), y_range)
             .map_err(plot_err)?;
+        let span = x_range.end - x_range.start;
+        let ticks = if whole && span <= 12.0 { xs.len().max(2) } else { 8 };
         chart
             .configure_mesh()
             .x_desc(x_label)
             .y_desc(y_label)
-            .x_label_formatter(&|x| format!("{x:.0}"))
+            .x_labels(ticks)
+            .x_label_formatter(&|x| if whole { format!("{x:.0}") } else { format!("{x:.2}") })
             .draw()
             .map_err(plot_err)?;
-        for (k, (name, ys)) in series.iter().enumerate() {
+        for (k, (_, ys)) in series.iter().enumerate() {
             let color = TAB10[k % 10];
-            let points: Vec<(f64, f64)> =
-                ys.iter().enumerate().filter(|(_, y)| y.is_finite()).map(|(i, &y)| (i as f64 + 1.0, y)).collect();
-            chart
-                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
-                .map_err(plot_err)?
-                .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
-            chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
+            let points: Vec<(f64, f64)> = xs.iter().zip(ys).filter(|(_, y)| y.is_finite()).map(|(&x, &y)| (x, y)).collect();
+            chart.draw_series(LineSeries::new(points.clone(), color.stroke_width(2))).map_err(plot_err)?;
+            if points.len() <= 60 {
+                chart.draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled()))).map_err(plot_err)?;
+            }
         }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperRight)
-            .draw()
+        for (k, (name, _)) in series.iter().enumerate() {
+            let y = 60 + 22 * k as i32;
+            let color = TAB10[k % 10];
+            legend_area.draw(&PathElement::new(vec![(4, y), (24, y)], color.stroke_width(2))).map_err(plot_err)?;
+            legend_area.draw(&Text::new(name.as_str(), (30, y - 7), ("sans-serif", 13).into_font())).map_err(plot_err)?;
+        }
+        Ok(())
+    })
+}
+
+/// A histogram of `values` in `bins` equal bins over `range`, as percentages of the values, with
+/// a dashed vertical line at `mark` (the book's `plot_percent_hist` with its mean line).
+pub fn histogram(values: &[f32], bins: usize, range: (f64, f64), title: &str, x_label: &str, y_label: &str, mark: Option<f64>) -> Result<Figure> {
+    let (lo, hi) = range;
+    if bins == 0 || !(hi > lo) {
+        return Err(CourseError::bad_config("histogram", "give at least one bin and a range with its low end below its high end"));
+    }
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0usize; bins];
+    for &v in values.iter().filter(|v| v.is_finite()) {
+        let b = (((v as f64 - lo) / width).floor().max(0.0) as usize).min(bins - 1);
+        counts[b] += 1;
+    }
+    let total = values.len().max(1) as f64;
+    let shares: Vec<f64> = counts.iter().map(|&c| 100.0 * c as f64 / total).collect();
+    let top = shares.iter().copied().fold(0.0, f64::max).max(1.0) * 1.1;
+    svg_figure((420, 300), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(title, ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(lo..hi, 0.0..top)
             .map_err(plot_err)?;
+        chart.configure_mesh().x_desc(x_label).y_desc(y_label).x_labels(bins + 1).draw().map_err(plot_err)?;
+        chart
+            .draw_series(shares.iter().enumerate().map(|(b, &share)| {
+                let x0 = lo + b as f64 * width;
+                Rectangle::new([(x0 + 0.1 * width, 0.0), (x0 + 0.9 * width, share)], TAB10[0].filled())
+            }))
+            .map_err(plot_err)?;
+        if let Some(m) = mark.filter(|m| m.is_finite()) {
+            chart.draw_series(DashedLineSeries::new(vec![(m, 0.0), (m, top)], 6, 4, BLACK.stroke_width(2))).map_err(plot_err)?;
+        }
         Ok(())
     })
 }

@@ -16,7 +16,8 @@ use crate::error::{CourseError, Result};
 use crate::layers::{Activation, Dense, DenseStack, DenseTranspose};
 use crate::rng::Rng;
 use crate::summary::{ModelSummary, Summary};
-use crate::train::{Data, FitConfig, History, Loss, Metric, OptimizerConfig, TrainModel, TrainOutput, predict_with};
+use crate::checkpoint::Description;
+use crate::train::{Data, FitConfig, History, Loss, Metric, Noise, OptimizerConfig, TrainModel, TrainOutput, predict_with};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use std::fmt;
@@ -132,10 +133,23 @@ impl TrainModel for StackedAe {
         self.decode(self.encode(x))
     }
 
-    fn forward_train(&self, x: Tensor<2>) -> TrainOutput {
+    fn forward_train(&self, x: Tensor<2>, _noise: &mut Noise) -> TrainOutput {
         let (pre_activation, activation) = self.decoder.forward_split(self.encode(x));
-        TrainOutput { pre_activation, activation, extra_loss: None }
+        TrainOutput::split(pre_activation, activation)
     }
+
+    fn describe(&self) -> Description {
+        describe_dense("stacked_ae", &self.encoder, &self.decoder.layers.iter().map(|l| l.activation).collect::<Vec<_>>())
+    }
+}
+
+/// The configuration words of a dense autoencoder: the input size, the encoder's hidden widths,
+/// the coding size, and the decoder's activations (greedy training's second phase ends in SELU).
+fn describe_dense(kind: &str, encoder: &DenseStack, decoder_activations: &[Activation]) -> Description {
+    let widths: Vec<String> = encoder.layers.iter().map(|l| l.units().to_string()).collect();
+    let (codings, hidden) = widths.split_last().map_or((String::new(), &[][..]), |(c, h)| (c.clone(), h));
+    let output = decoder_activations.last().map_or("none", |a| a.name());
+    Description::new(kind, &[("inputs", encoder.inputs().to_string()), ("hidden", hidden.join(",")), ("codings", codings), ("output", output.to_owned())])
 }
 
 crate::train::compiled_training_methods!(StackedAe);
@@ -202,16 +216,20 @@ impl TrainModel for TiedAe {
         self.decode(self.encode(x))
     }
 
-    fn forward_train(&self, x: Tensor<2>) -> TrainOutput {
+    fn forward_train(&self, x: Tensor<2>, _noise: &mut Noise) -> TrainOutput {
         let mut h = self.encode(x);
         let layers: Vec<_> = self.decoder.iter().zip(self.encoder.layers.iter().rev()).collect();
         let Some(((last, last_tied), rest)) = layers.split_last() else {
-            return TrainOutput { pre_activation: h, activation: Activation::Linear, extra_loss: None };
+            return TrainOutput::new(h);
         };
         for (layer, tied) in rest {
             h = layer.forward(h, tied);
         }
-        TrainOutput { pre_activation: last.affine(h, last_tied), activation: last.activation, extra_loss: None }
+        TrainOutput::split(last.affine(h, last_tied), last.activation)
+    }
+
+    fn describe(&self) -> Description {
+        describe_dense("tied_ae", &self.encoder, &self.decoder.iter().map(|l| l.activation).collect::<Vec<_>>())
     }
 }
 
@@ -233,24 +251,17 @@ impl Summary for TiedAe {
     }
 }
 
-/// The stacked autoencoder saved in `checkpoint` (by notebook 02), or, if there is none that
-/// fits, one trained now on `train` for `epochs` (and saved there). Lesson 03 starts from it.
-pub fn load_or_train(checkpoint: &str, train: &Matrix, valid: &Matrix, epochs: usize, device: &Device) -> Result<StackedAe> {
-    let fresh = StackedAeConfig::new().init(device)?;
-    match crate::checkpoint::load_checkpoint(&fresh, checkpoint) {
-        Ok(trained) => {
-            println!("Loaded the stacked autoencoder trained in notebook 02 from {checkpoint}.");
-            Ok(trained)
-        }
-        Err(err) => {
-            println!("{err}
-Training one now ({epochs} epochs), then saving it there.");
-            let mut ae = fresh;
-            ae.fit(Data::autoencoder(train), Some(Data::autoencoder(valid)), &fit_config().with_epochs(epochs))?;
-            crate::checkpoint::save_checkpoint(&ae, checkpoint)?;
-            Ok(ae)
-        }
-    }
+/// The stacked autoencoder of `config` saved by notebook 02 under `dir` (named by
+/// [`checkpoint_path`](crate::checkpoint::checkpoint_path) with `tag`), or, if there is none, one
+/// trained now on `train` for `epochs` and saved there. Lesson 03 starts from it. A checkpoint of
+/// another configuration is never overwritten.
+pub fn load_or_train(config: &StackedAeConfig, dir: &str, tag: &str, train: &Matrix, valid: &Matrix, epochs: usize, device: &Device) -> Result<StackedAe> {
+    let fresh = config.init(device)?;
+    let path = crate::checkpoint::checkpoint_path(&fresh, dir, tag);
+    crate::checkpoint::load_or_train(fresh, path, |mut ae| {
+        ae.fit(Data::autoencoder(train), Some(Data::autoencoder(valid)), &fit_config().with_epochs(epochs))?;
+        Ok(ae)
+    })
 }
 
 /// One phase of greedy layer-wise training (the book's `train_autoencoder`).
@@ -362,9 +373,10 @@ impl Classifier {
         Classifier { encoder: encoder.clone().fork(device), head, encoder_frozen: false }.with_encoder_frozen(true)
     }
 
-    /// Freezes (`true`) or unfreezes the encoder's weights: fine-tuning unfreezes them.
+    /// Freezes (`true`) or unfreezes the encoder's weights (burn's `Module::freeze`, the course's
+    /// one way of freezing): fine-tuning unfreezes them.
     pub fn with_encoder_frozen(mut self, frozen: bool) -> Classifier {
-        self.encoder = self.encoder.set_require_grad(!frozen);
+        self.encoder = if frozen { self.encoder.freeze() } else { self.encoder.unfreeze() };
         self.encoder_frozen = frozen;
         self
     }
@@ -381,8 +393,15 @@ impl TrainModel for Classifier {
         self.head.forward(self.encoder.forward(x))
     }
 
-    fn forward_train(&self, x: Tensor<2>) -> TrainOutput {
-        TrainOutput { pre_activation: self.head.affine(self.encoder.forward(x)), activation: self.head.activation, extra_loss: None }
+    fn forward_train(&self, x: Tensor<2>, _noise: &mut Noise) -> TrainOutput {
+        TrainOutput::split(self.head.affine(self.encoder.forward(x)), self.head.activation)
+    }
+
+    fn describe(&self) -> Description {
+        let mut d = describe_dense("classifier", &self.encoder, &[]);
+        d.settings.retain(|(k, _)| k != "output");
+        d.settings.push(("classes".to_owned(), self.head.units().to_string()));
+        d
     }
 }
 
@@ -414,7 +433,7 @@ impl PretrainingComparison {
 
     /// Shows the table in Jupyter.
     pub fn evcxr_display(&self) {
-        println!("EVCXR_BEGIN_CONTENT text/plain\n{self}\nEVCXR_END_CONTENT");
+        crate::summary::display_text(self);
     }
 }
 

@@ -16,8 +16,9 @@ pub struct LayerRow {
     pub output_shape: Vec<usize>,
     /// Number of parameters.
     pub params: usize,
-    /// Whether training changes those parameters.
-    pub trainable: bool,
+    /// How many of them training changes (the rest: frozen layers, batch normalisation's
+    /// running averages).
+    pub trainable_params: usize,
 }
 
 /// A model summary, printed like Keras's `model.summary()`.
@@ -48,16 +49,31 @@ impl ModelSummary {
             kind: kind.to_owned(),
             output_shape: output_shape.to_vec(),
             params,
-            trainable: true,
+            trainable_params: params,
         });
         self
     }
 
     /// Adds a frozen layer (its parameters are not trained).
-    pub fn frozen_layer(mut self, name: &str, kind: &str, output_shape: &[usize], params: usize) -> Self {
+    pub fn frozen_layer(self, name: &str, kind: &str, output_shape: &[usize], params: usize) -> Self {
+        self.partly_trainable_layer(name, kind, output_shape, params, 0)
+    }
+
+    /// Adds a layer of which only `trainable` of the `params` parameters are trained.
+    pub fn partly_trainable_layer(mut self, name: &str, kind: &str, output_shape: &[usize], params: usize, trainable: usize) -> Self {
         self = self.layer(name, kind, output_shape, params);
         if let Some(row) = self.rows.last_mut() {
-            row.trainable = false;
+            row.trainable_params = trainable.min(params);
+        }
+        self
+    }
+
+    /// The summary of `inner`'s layers appended to this one's, each name prefixed with
+    /// `prefix/` (an encoder and a decoder in one autoencoder's summary).
+    pub fn nested(mut self, prefix: &str, inner: ModelSummary) -> Self {
+        for mut row in inner.rows {
+            row.name = format!("{prefix}/{}", row.name);
+            self.rows.push(row);
         }
         self
     }
@@ -69,13 +85,19 @@ impl ModelSummary {
 
     /// The parameters training changes.
     pub fn trainable_params(&self) -> usize {
-        self.rows.iter().filter(|r| r.trainable).map(|r| r.params).sum()
+        self.rows.iter().map(|r| r.trainable_params).sum()
     }
 
     /// Shows the summary as the cell's output in Jupyter (evcxr's display protocol).
     pub fn evcxr_display(&self) {
-        println!("EVCXR_BEGIN_CONTENT text/plain\n{self}\nEVCXR_END_CONTENT");
+        display_text(self);
     }
+}
+
+/// Shows `value` as the cell's text output in Jupyter (evcxr's display protocol): the one helper
+/// behind every table's `evcxr_display`.
+pub fn display_text(value: &impl fmt::Display) {
+    println!("EVCXR_BEGIN_CONTENT text/plain\n{value}\nEVCXR_END_CONTENT");
 }
 
 /// `1234567` → `"1,234,567"`, as Keras prints parameter counts.

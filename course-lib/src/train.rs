@@ -1,55 +1,101 @@
-//! One Keras-like `fit` for every model of the course that learns by gradient descent on
-//! mini-batches: autoencoders (the targets are the inputs), denoising autoencoders (other
-//! targets) and classifiers (labels).
+//! The training engine: one training step ([`train_step`]) that every loop of the course runs,
+//! Keras's `fit`, `evaluate` and `predict` built on it, and optimizers that keep their state.
 //!
-//! Like `model.fit(X, y, epochs=..., validation_data=...)` it shuffles the data every epoch with
-//! a seed, reports the mean training loss and metrics of each epoch and the validation loss and
-//! metrics at the end of it, shows its progress while an epoch runs, and returns the [`History`].
-//! A NaN or infinite loss stops training, puts back the last model that gave a finite loss, and
-//! returns [`CourseError::Diverged`].
+//! Like `model.fit(X, y, epochs=..., validation_data=...)`, [`fit`] shuffles the data every epoch
+//! with a seed, reports the mean training loss and metrics of each epoch and the validation loss
+//! and metrics at the end of it, shows its progress while an epoch runs, and returns the
+//! [`History`]. It is a loop over [`train_step`], which a notebook can also call itself, as the
+//! GAN's two-phase loop of lesson 07 does. A NaN or infinite loss stops training, puts back the
+//! last model that gave a finite loss, and returns [`CourseError::Diverged`].
+//!
+//! An [`Optimizer`] keeps its state (momentum, Adam's moments) between steps and between `fit`
+//! calls, as a Keras optimizer does once `compile` attached it to a model. Freezing part of a
+//! model (Keras's `trainable = False`) is burn's [`Module::freeze`]: a frozen part gets no
+//! gradient, so no step moves it (lesson 02's pretrained encoder, lesson 07's discriminator in
+//! the generator's phase).
 
+pub use crate::checkpoint::Description;
 use crate::data::{Matrix, shuffled_batches};
 use crate::error::{CourseError, Result};
 use crate::layers::Activation;
 use crate::loss::{BatchTarget, EPSILON};
 pub use crate::loss::{Loss, Metric};
-use crate::rng::Rng;
+pub use crate::rng::Noise;
 use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
 use burn::tensor::{Device, Tensor, TensorData};
 use std::fmt;
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// A model [`fit`] can train.
+/// A model [`fit`] and [`train_step`] can train.
 pub trait TrainModel: Module {
     /// The number of features of one input sample (784 for Fashion-MNIST images).
     fn input_size(&self) -> usize;
 
-    /// The model's output.
+    /// The model's output at inference (noise and dropout off).
     ///
     /// # Shapes
     /// `[batch, input_size]` → `[batch, outputs]`
     fn forward(&self, x: Tensor<2>) -> Tensor<2>;
 
-    /// The output for training, split before the output layer's activation so that [`fit`]
-    /// can take the loss from the logits where Keras does (see [`crate::loss`]), and any loss
-    /// the model adds to the training loss (the variational autoencoder's latent loss, for
-    /// instance). The default: the whole output, no activation left, no added loss.
-    fn forward_train(&self, x: Tensor<2>) -> TrainOutput {
-        TrainOutput { pre_activation: self.forward(x), activation: Activation::Linear, extra_loss: None }
+    /// The output of a training pass, split before the output layer's activation so that the
+    /// loss can be taken from the logits where Keras takes it (see [`crate::loss`]), with any loss
+    /// terms the model adds (the variational autoencoder's latent loss, a sparsity penalty).
+    /// Stochastic layers draw from `noise`, and are active only if `noise.is_training()`
+    /// ([`evaluate`] passes [`Noise::inference`]). The default: [`TrainModel::forward`], whole.
+    fn forward_train(&self, x: Tensor<2>, noise: &mut Noise) -> TrainOutput {
+        let _ = noise;
+        TrainOutput::new(self.forward(x))
+    }
+
+    /// What the model is, for checkpoints: its kind and configuration. The default names the
+    /// type and the shape of every parameter; the course's models say it in their
+    /// configuration's words.
+    fn describe(&self) -> Description
+    where
+        Self: Sized,
+    {
+        Description::of_parameters(self)
     }
 }
 
-/// What a model gives [`fit`] for one batch (see [`TrainModel::forward_train`]).
+/// What a model gives the training step for one batch (see [`TrainModel::forward_train`]).
 pub struct TrainOutput {
     /// `[batch, outputs]`: the output before `activation`.
     pub pre_activation: Tensor<2>,
     /// The output layer's activation, still to be applied.
     pub activation: Activation,
-    /// A loss the model adds, already averaged over the batch's samples.
-    pub extra_loss: Option<Tensor<1>>,
+    /// Losses the model adds to the training loss, each already averaged over the batch.
+    pub terms: Vec<LossTerm>,
+}
+
+impl TrainOutput {
+    /// The whole output, with no activation left and no added loss.
+    pub fn new(output: Tensor<2>) -> TrainOutput {
+        TrainOutput { pre_activation: output, activation: Activation::Linear, terms: Vec::new() }
+    }
+
+    /// The output before its last `activation`.
+    pub fn split(pre_activation: Tensor<2>, activation: Activation) -> TrainOutput {
+        TrainOutput { pre_activation, activation, terms: Vec::new() }
+    }
+
+    /// Adds a loss term (a scalar tensor, averaged over the batch) named `name` in the history.
+    pub fn with_term(mut self, name: &str, value: Tensor<1>) -> TrainOutput {
+        self.terms.push(LossTerm { name: name.to_owned(), value });
+        self
+    }
+}
+
+/// A loss a model adds to the training loss, reported in the history under its name.
+pub struct LossTerm {
+    /// The history's name for it (`latent_loss`, `sparsity_loss`, ...).
+    pub name: String,
+    /// `[1]`: the term, averaged over the batch.
+    pub value: Tensor<1>,
 }
 
 /// Gives a model inherent `fit`, `evaluate` and `predict` methods that call the generic
@@ -81,6 +127,18 @@ macro_rules! compiled_training_methods {
                 $crate::train::evaluate(self, data, loss, metrics)
             }
 
+            /// One training step on one batch: see [`crate::train::train_step`].
+            pub fn train_step(
+                &mut self,
+                optimizer: &$crate::train::Optimizer,
+                batch: $crate::train::Data,
+                loss: $crate::train::Loss,
+                metrics: &[$crate::train::Metric],
+                noise: &mut $crate::train::Noise,
+            ) -> $crate::error::Result<$crate::train::StepReport> {
+                $crate::train::train_step(self, optimizer, batch, loss, metrics, noise)
+            }
+
             /// The outputs for every row of `x`: see [`crate::train::predict`].
             pub fn predict(&self, x: &$crate::data::Matrix) -> $crate::error::Result<$crate::data::Matrix> {
                 $crate::train::predict(self, x)
@@ -95,7 +153,8 @@ pub(crate) use compiled_training_methods;
 pub enum Targets<'a> {
     /// The inputs themselves: an autoencoder.
     Inputs,
-    /// Other values of the output's shape (the clean images of a denoising autoencoder).
+    /// Other values of the output's shape (the clean images of a denoising autoencoder, the
+    /// real/fake labels of a GAN's discriminator).
     Values(&'a Matrix),
     /// Class labels, for a classifier with one output per class.
     Labels(&'a [u8]),
@@ -108,6 +167,28 @@ pub struct Data<'a> {
     pub x: &'a Matrix,
     /// The targets.
     pub targets: Targets<'a>,
+}
+
+/// A batch of samples copied out of a [`Data`]: what [`fit`] hands [`train_step`].
+struct Batch {
+    x: Matrix,
+    targets: Option<BatchTargets>,
+}
+
+enum BatchTargets {
+    Values(Matrix),
+    Labels(Vec<u8>),
+}
+
+impl Batch {
+    fn data(&self) -> Data<'_> {
+        let targets = match &self.targets {
+            None => Targets::Inputs,
+            Some(BatchTargets::Values(y)) => Targets::Values(y),
+            Some(BatchTargets::Labels(labels)) => Targets::Labels(labels),
+        };
+        Data { x: &self.x, targets }
+    }
 }
 
 impl<'a> Data<'a> {
@@ -124,6 +205,16 @@ impl<'a> Data<'a> {
     /// Map `x` to `y`: `fit(X_noisy, X)`.
     pub fn pairs(x: &'a Matrix, y: &'a Matrix) -> Data<'a> {
         Data { x, targets: Targets::Values(y) }
+    }
+
+    /// The number of samples.
+    pub fn len(&self) -> usize {
+        self.x.rows
+    }
+
+    /// Whether there are no samples.
+    pub fn is_empty(&self) -> bool {
+        self.x.rows == 0
     }
 
     fn check(&self, what: &str) -> Result<()> {
@@ -146,26 +237,23 @@ impl<'a> Data<'a> {
         Ok(())
     }
 
-    /// The batch of samples `indices`: the inputs on `device`, and the targets on the host.
-    fn batch(&self, indices: &[usize], device: &Device) -> (Tensor<2>, BatchTarget) {
-        let x = self.x.gather(indices);
-        let target = match self.targets {
-            Targets::Inputs => BatchTarget::Values(x.data.clone()),
-            Targets::Values(y) => BatchTarget::Values(y.gather(indices).data),
-            Targets::Labels(labels) => BatchTarget::Labels(indices.iter().map(|&i| labels[i]).collect()),
+    /// The samples `indices`, copied.
+    fn gather(&self, indices: &[usize]) -> Batch {
+        let targets = match self.targets {
+            Targets::Inputs => None,
+            Targets::Values(y) => Some(BatchTargets::Values(y.gather(indices))),
+            Targets::Labels(labels) => Some(BatchTargets::Labels(indices.iter().map(|&i| labels[i]).collect())),
         };
-        (x.into_tensor(device), target)
+        Batch { x: self.x.gather(indices), targets }
     }
-}
 
-/// The model's output for the loss: the values the loss starts from (the logits, if it takes
-/// them), their activation still to apply, and the model's added loss.
-fn loss_input(output: TrainOutput, loss: Loss) -> (Tensor<2>, Activation, Option<Tensor<1>>) {
-    let TrainOutput { pre_activation, activation, extra_loss } = output;
-    if activation == Activation::Linear || loss.takes_logits_of(activation) {
-        (pre_activation, activation, extra_loss)
-    } else {
-        (activation.apply(pre_activation), Activation::Linear, extra_loss)
+    /// The targets of the whole data on the host, for the loss.
+    fn host_target(&self) -> BatchTarget {
+        match self.targets {
+            Targets::Inputs => BatchTarget::Values(self.x.data.clone()),
+            Targets::Values(y) => BatchTarget::Values(y.data.clone()),
+            Targets::Labels(labels) => BatchTarget::Labels(labels.to_vec()),
+        }
     }
 }
 
@@ -208,7 +296,7 @@ impl OptimizerConfig {
         OptimizerConfig::Sgd { learning_rate, momentum: 0.0 }
     }
 
-    /// RMSprop with Keras's default `rho = 0.9`.
+    /// RMSprop with Keras's default `rho = 0.9` (`optimizer="rmsprop"` is `rmsprop(0.001)`).
     pub fn rmsprop(learning_rate: f64) -> Self {
         OptimizerConfig::RmsProp { learning_rate, rho: 0.9 }
     }
@@ -227,12 +315,13 @@ impl OptimizerConfig {
         }
     }
 
-    fn check(&self) -> Result<()> {
+    /// Refuses hyperparameters out of their range, with the fix.
+    pub fn check(&self) -> Result<()> {
         let lr = self.learning_rate();
         if !(lr.is_finite() && lr > 0.0) {
             return Err(CourseError::bad_config(
                 "learning_rate",
-                format!("must be a positive number, got {lr}; the slides use 0.1 to 1.5 for SGD and 0.001 for Adam"),
+                format!("must be a positive number, got {lr}; the slides use 0.1 to 1.5 for SGD and 0.001 for Adam and RMSprop"),
             ));
         }
         let unit = |name: &str, v: f64| {
@@ -275,11 +364,97 @@ impl OptimizerConfig {
     }
 }
 
+/// An optimizer with its state: what Keras's `compile(optimizer=...)` attaches to a model.
+///
+/// The state (SGD's momentum, RMSprop's mean square, Adam's moments) is kept per parameter
+/// between [`train_step`]s and between [`fit`] calls: a second `fit` with the same
+/// [`FitConfig`] continues where the first stopped, as in Keras. Clones share the state (a
+/// `FitConfig` cloned by `.with_epochs(...)` still trains with the same optimizer); the states
+/// of different models do not mix, because they are kept by parameter. [`Optimizer::reset`]
+/// starts afresh, as recompiling does in Keras.
+#[derive(Clone)]
+pub struct Optimizer {
+    config: OptimizerConfig,
+    state: Arc<Mutex<OptimizerState>>,
+}
+
+struct OptimizerState {
+    inner: ModuleOptimizer,
+    steps: u64,
+}
+
+impl Optimizer {
+    /// A fresh optimizer.
+    pub fn new(config: OptimizerConfig) -> Optimizer {
+        Optimizer { config, state: Arc::new(Mutex::new(OptimizerState { inner: config.build(), steps: 0 })) }
+    }
+
+    /// Its hyperparameters.
+    pub fn config(&self) -> OptimizerConfig {
+        self.config
+    }
+
+    /// The steps it has taken since it was made or reset.
+    pub fn steps(&self) -> u64 {
+        self.lock().steps
+    }
+
+    /// Forgets the state: the next step starts as the first did.
+    pub fn reset(&self) {
+        *self.lock() = OptimizerState { inner: self.config.build(), steps: 0 };
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OptimizerState> {
+        // A panic while the lock was held (impossible in the course's own code) leaves a state
+        // that is still usable: take it.
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The state as burnpack bytes, and the number of steps, for a training checkpoint.
+    pub(crate) fn state_bytes(&self) -> std::result::Result<(Vec<u8>, u64), burn::store::RecordError> {
+        let state = self.lock();
+        Ok((state.inner.into_bytes()?.to_vec(), state.steps))
+    }
+
+    /// Replaces the state with one saved by [`Optimizer::state_bytes`].
+    pub(crate) fn load_state_bytes(&self, bytes: &[u8], steps: u64) -> std::result::Result<(), burn::store::RecordError> {
+        let inner = self.config.build().from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))?;
+        *self.lock() = OptimizerState { inner, steps };
+        Ok(())
+    }
+
+    /// Updates `model` with `grads`, advancing the state.
+    fn step<M: Module>(&self, model: M, grads: GradientsParams) -> M {
+        let mut state = self.lock();
+        state.steps += 1;
+        state.inner.step(self.config.learning_rate(), model, grads)
+    }
+}
+
+impl From<OptimizerConfig> for Optimizer {
+    fn from(config: OptimizerConfig) -> Optimizer {
+        Optimizer::new(config)
+    }
+}
+
+impl fmt::Debug for Optimizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Optimizer({:?}, {} steps)", self.config, self.steps())
+    }
+}
+
+impl PartialEq for Optimizer {
+    /// The same hyperparameters (the states are not compared).
+    fn eq(&self, other: &Optimizer) -> bool {
+        self.config == other.config
+    }
+}
+
 /// How to train: Keras's `compile` and `fit` arguments.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitConfig {
-    /// The optimizer.
-    pub optimizer: OptimizerConfig,
+    /// The optimizer, with its state.
+    pub optimizer: Optimizer,
     /// The loss.
     pub loss: Loss,
     /// Metrics reported next to the loss.
@@ -288,7 +463,8 @@ pub struct FitConfig {
     pub epochs: usize,
     /// Samples per gradient step (Keras's default 32).
     pub batch_size: usize,
-    /// Seeds the shuffling, so that a run can be repeated exactly.
+    /// Seeds the shuffling and the noise of stochastic layers, so that a run can be repeated
+    /// exactly.
     pub seed: u64,
     /// Print progress while training (Keras's `verbose=1`).
     pub verbose: bool,
@@ -296,8 +472,8 @@ pub struct FitConfig {
 
 impl FitConfig {
     /// `compile(loss=..., optimizer=...)` with Keras's `fit` defaults: 1 epoch, batch 32.
-    pub fn new(optimizer: OptimizerConfig, loss: Loss) -> FitConfig {
-        FitConfig { optimizer, loss, metrics: Vec::new(), epochs: 1, batch_size: 32, seed: 42, verbose: true }
+    pub fn new(optimizer: impl Into<Optimizer>, loss: Loss) -> FitConfig {
+        FitConfig { optimizer: optimizer.into(), loss, metrics: Vec::new(), epochs: 1, batch_size: 32, seed: 42, verbose: true }
     }
 
     /// Sets the number of epochs.
@@ -318,7 +494,7 @@ impl FitConfig {
         self
     }
 
-    /// Sets the shuffling seed.
+    /// Sets the seed of the shuffling and of the noise.
     pub fn with_seed(mut self, seed: u64) -> Self {
         self.seed = seed;
         self
@@ -330,14 +506,16 @@ impl FitConfig {
         self
     }
 
-    /// Sets the optimizer.
-    pub fn with_optimizer(mut self, optimizer: OptimizerConfig) -> Self {
-        self.optimizer = optimizer;
+    /// Sets the optimizer (a fresh one from an [`OptimizerConfig`], or one that has trained
+    /// before and keeps its state).
+    pub fn with_optimizer(mut self, optimizer: impl Into<Optimizer>) -> Self {
+        self.optimizer = optimizer.into();
         self
     }
 
-    fn check(&self) -> Result<()> {
-        self.optimizer.check()?;
+    /// Refuses settings out of their range, with the fix.
+    pub fn check(&self) -> Result<()> {
+        self.optimizer.config().check()?;
         if self.epochs == 0 {
             return Err(CourseError::bad_config("epochs", "must be at least 1"));
         }
@@ -349,9 +527,10 @@ impl FitConfig {
 }
 
 /// The per-epoch record of a training run, as Keras's `history.history`.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct History {
-    /// Series names in order: `loss`, the metrics, then `val_` versions.
+    /// Series names in order: `loss`, the model's loss terms (when it adds any), the metrics,
+    /// then `val_` versions.
     pub names: Vec<String>,
     /// One row per epoch, one value per name.
     pub epochs: Vec<Vec<f64>>,
@@ -375,7 +554,7 @@ impl History {
 
     /// Shows the history as a table in Jupyter.
     pub fn evcxr_display(&self) {
-        println!("EVCXR_BEGIN_CONTENT text/plain\n{self}\nEVCXR_END_CONTENT");
+        crate::summary::display_text(self);
     }
 }
 
@@ -398,8 +577,16 @@ impl fmt::Display for History {
 }
 
 /// The device the model's parameters live on (the course device if it has none).
-fn model_device<M: Module>(model: &M) -> Device {
+pub(crate) fn model_device<M: Module>(model: &M) -> Device {
     model.devices().into_iter().next().unwrap_or_else(crate::device::device)
+}
+
+/// Puts a model built on a plain device on the same device with gradients, in training mode.
+fn ensure_trainable<M: Module>(model: &mut M) {
+    let device = model_device(model);
+    if !device.is_autodiff() {
+        *model = model.clone().fork(&device.autodiff()).train();
+    }
 }
 
 fn check_input<M: TrainModel>(model: &M, data: &Data, what: &str) -> Result<()> {
@@ -414,98 +601,320 @@ fn check_input<M: TrainModel>(model: &M, data: &Data, what: &str) -> Result<()> 
     Ok(())
 }
 
-fn check_output(output: &Tensor<2>, target: &BatchTarget, what: &str) -> Result<()> {
-    let [batch, outputs] = output.dims();
-    match target {
-        BatchTarget::Values(y) if y.len() != batch * outputs => Err(CourseError::shape(
-            what,
-            format!("targets of {outputs} values per sample, as the model outputs"),
-            format!("{} values per sample", y.len() / batch.max(1)),
-        )),
-        _ => Ok(()),
+/// Checks the targets of all of `data` against the model's outputs (one sample run through the
+/// model in inference mode tells how many it has), so that a wrong label or target width is
+/// refused before the first step changes the model.
+fn check_targets<M: TrainModel>(model: &M, data: &Data, what: &str) -> Result<()> {
+    let outputs = predict(model, &data.x.head(1))?.cols;
+    match data.targets {
+        Targets::Inputs | Targets::Values(_) => {
+            let cols = if let Targets::Values(y) = data.targets { y.cols } else { data.x.cols };
+            if cols != outputs {
+                return Err(CourseError::shape(
+                    what,
+                    format!("targets of {outputs} values per sample, as the model outputs"),
+                    format!("{cols} values per sample"),
+                ));
+            }
+        }
+        Targets::Labels(labels) => {
+            if let Some((i, &label)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= outputs) {
+                return Err(CourseError::shape(
+                    what,
+                    format!("labels below {outputs}, the model's number of outputs"),
+                    format!("label {label} at sample {i}"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The values the loss starts from (the logits, if it takes them) and their activation still to
+/// apply.
+fn loss_input(pre_activation: Tensor<2>, activation: Activation, loss: Loss) -> (Tensor<2>, Activation) {
+    if activation == Activation::Linear || loss.takes_logits_of(activation) {
+        (pre_activation, activation)
+    } else {
+        (activation.apply(pre_activation), Activation::Linear)
     }
 }
 
-/// Trains `model` in place, as Keras's `model.fit(x, y, validation_data=...)`.
-///
-/// Returns the per-epoch history. If the loss becomes NaN or infinite, `model` is left as it was
-/// after the last step with a finite loss and [`CourseError::Diverged`] says what to change.
-/// Every lesson trains through this function.
-pub fn fit<M: TrainModel>(model: &mut M, train: Data, validation: Option<Data>, config: &FitConfig) -> Result<History> {
-    config.check()?;
-    check_input(model, &train, "fit: training data")?;
-    if let Some(valid) = &validation {
-        check_input(model, valid, "fit: validation data")?;
-    }
-    let device = model_device(model);
-    if !device.is_autodiff() {
-        // A model built on a plain device: move it to the same device with gradients.
-        *model = model.clone().fork(&device.clone().autodiff()).train();
-    }
-    let device = model_device(model);
+/// What one [`train_step`] measured: the batch's loss before the update, and its parts.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StepReport {
+    /// The loss: the compiled loss plus the model's terms.
+    pub loss: f64,
+    /// The model's loss terms by name (empty for most models); `loss` includes them.
+    pub terms: Vec<(String, f64)>,
+    /// The metrics asked for, in order.
+    pub metrics: Vec<f64>,
+    /// The batch's outputs before `activation` (on the host already, for the loss), one row per
+    /// sample.
+    logits: Matrix,
+    activation: Activation,
+}
 
+impl StepReport {
+    /// The model's outputs for the batch, as the model gives them (after the output activation):
+    /// for instance the discriminator's D(x) in lesson 07.
+    pub fn outputs(&self) -> Matrix {
+        match self.activation {
+            Activation::Sigmoid => Matrix { data: self.logits.data.iter().map(|&z| 1.0 / (1.0 + (-z).exp())).collect(), ..self.logits.clone() },
+            Activation::Linear => self.logits.clone(),
+            other => Matrix::from_tensor(other.apply(self.logits.to_tensor(&crate::device::device()))),
+        }
+    }
+}
+
+/// One forward pass with the loss, on the host: the objective to differentiate (on a training
+/// pass) and the report.
+fn forward_loss<M: TrainModel>(model: &M, batch: Data, loss: Loss, metrics: &[Metric], noise: &mut Noise, device: &Device) -> Result<(Tensor<1>, StepReport)> {
+    let training = noise.is_training();
+    let TrainOutput { pre_activation, activation, terms } = model.forward_train(batch.x.to_tensor(device), noise);
+    let (output, activation) = loss_input(pre_activation, activation, loss);
+    let [rows, cols] = output.dims();
+    let target = batch.host_target();
+    if let BatchTarget::Values(y) = &target {
+        if y.len() != rows * cols {
+            return Err(CourseError::shape(
+                "targets",
+                format!("targets of {cols} values per sample, as the model outputs"),
+                format!("{} values per sample", y.len() / rows.max(1)),
+            ));
+        }
+    }
+    let logits = Matrix { rows, cols, data: host_values(&output) };
+    let host = loss.batch(activation, &logits.data, cols, &target, metrics, training)?;
+    let mut report = StepReport { loss: host.value, terms: Vec::new(), metrics: host.metrics, logits, activation };
+    // Its derivative with respect to the output is the loss's gradient: autodiff takes it from
+    // there (see crate::loss for why the loss itself is computed on the host).
+    let mut objective = if training {
+        (output * Tensor::<2>::from_data(TensorData::new(host.gradient, [rows, cols]), device)).sum()
+    } else {
+        Tensor::<1>::zeros([1], device)
+    };
+    for term in terms {
+        let value = term.value.clone().into_scalar::<f32>() as f64;
+        report.loss += value;
+        report.terms.push((term.name, value));
+        if training {
+            objective = objective + term.value;
+        }
+    }
+    if !terms_named_once(&report.terms) {
+        return Err(CourseError::bad_config("forward_train", "two loss terms have the same name; give each its own"));
+    }
+    Ok((objective, report))
+}
+
+fn terms_named_once(terms: &[(String, f64)]) -> bool {
+    terms.iter().enumerate().all(|(i, (a, _))| terms[..i].iter().all(|(b, _)| a != b))
+}
+
+/// One training step: the model's output for `batch` (a training pass, drawing noise from
+/// `noise`), the loss and metrics on the host, the gradients, and one update of the model's
+/// parameters that are not frozen by `optimizer`. Every training loop of the course is a loop over
+/// this function: [`fit`], the greedy layer-wise training of lesson 02, the GAN's two phases of
+/// lesson 07.
+///
+/// A NaN or infinite loss leaves the model as it was and returns [`CourseError::Diverged`] (with
+/// epoch and batch 0: the caller knows where it was).
+pub fn train_step<M: TrainModel>(model: &mut M, optimizer: &Optimizer, batch: Data, loss: Loss, metrics: &[Metric], noise: &mut Noise) -> Result<StepReport> {
+    optimizer.config().check()?;
+    check_input(model, &batch, "train_step: batch")?;
+    ensure_trainable(model);
+    let device = model_device(model);
+    if !noise.is_training() {
+        return Err(CourseError::bad_config("noise", "a training step needs a training Noise: use Noise::training(seed)"));
+    }
+    let (objective, report) = forward_loss(model, batch, loss, metrics, noise, &device)?;
+    if !report.loss.is_finite() {
+        return Err(CourseError::Diverged {
+            epoch: 0,
+            batch: 0,
+            learning_rate: optimizer.config().learning_rate(),
+            history: Box::default(),
+        });
+    }
+    let grads = GradientsParams::from_grads(objective.backward(), &*model);
+    *model = optimizer.step(model.clone(), grads);
+    Ok(report)
+}
+
+/// The history's series names for a run whose steps report `first`.
+fn history_names(first: &StepReport, loss: Loss, metrics: &[Metric], validation: bool) -> Vec<String> {
     let mut names = vec!["loss".to_owned()];
-    names.extend(config.metrics.iter().map(|m| m.name().to_owned()));
-    if validation.is_some() {
+    if !first.terms.is_empty() {
+        // The compiled loss alone, then each term: the parts that add up to `loss`.
+        names.push(loss.name().to_owned());
+        names.extend(first.terms.iter().map(|(name, _)| name.clone()));
+    }
+    names.extend(metrics.iter().map(|m| m.name().to_owned()));
+    if validation {
         let train_names = names.clone();
         names.extend(train_names.iter().map(|n| format!("val_{n}")));
     }
-    let mut history = History { names, ..History::default() };
-    let mut optimizer = config.optimizer.build();
-    let mut rng = Rng::new(config.seed);
-    let lr = config.optimizer.learning_rate();
-    let mut last_good = model.clone();
+    names
+}
 
-    for epoch in 1..=config.epochs {
+/// The report's values in the order of [`history_names`].
+fn report_row(report: &StepReport) -> Vec<f64> {
+    let mut row = vec![report.loss];
+    if !report.terms.is_empty() {
+        let terms: f64 = report.terms.iter().map(|(_, v)| v).sum();
+        row.push(report.loss - terms);
+        row.extend(report.terms.iter().map(|(_, v)| *v));
+    }
+    row.extend(&report.metrics);
+    row
+}
+
+/// Trains `model` in place, as Keras's `model.fit(x, y, validation_data=...)`: epochs of
+/// shuffled batches, each a [`train_step`].
+///
+/// Everything is checked before the first step (settings, shapes, every label). Returns the
+/// per-epoch history. If the loss becomes NaN or infinite, `model` is left as it was after the
+/// last step with a finite loss and [`CourseError::Diverged`] says what to change.
+pub fn fit<M: TrainModel>(model: &mut M, train: Data, validation: Option<Data>, config: &FitConfig) -> Result<History> {
+    check_fit(model, &train, validation.as_ref(), config)?;
+    fit_epochs(model, &train, validation.as_ref(), config, FitState::new(config), |_, _| Ok(()))
+}
+
+/// [`fit`] that survives the kernel: after every epoch it writes `checkpoint` (the model, the
+/// optimizer's state, the history so far and the random generator's state), and when
+/// `checkpoint` already exists it resumes from it. A run killed in the middle (out of memory, a
+/// restarted kernel, a closed laptop) and started again with the same call ends with the same
+/// model as one that was never interrupted.
+///
+/// A checkpoint of another model or of other training settings is refused, and left as it is.
+pub fn fit_resumable<M: TrainModel>(model: &mut M, train: Data, validation: Option<Data>, config: &FitConfig, checkpoint: impl AsRef<std::path::Path>) -> Result<History> {
+    let path = checkpoint.as_ref();
+    check_fit(model, &train, validation.as_ref(), config)?;
+    let settings = fit_settings(config, &train);
+    let mut state = FitState::new(config);
+    if path.exists() {
+        let (loaded, saved) = crate::checkpoint::load_training(path, &*model, &[("optimizer", &config.optimizer)])?;
+        let saved: SavedFit = serde_json::from_value(saved).map_err(|e| CourseError::Checkpoint {
+            path: path.to_path_buf(),
+            problem: format!("its training state cannot be read ({e}); delete it to start again"),
+        })?;
+        if saved.settings != settings {
+            return Err(CourseError::Checkpoint {
+                path: path.to_path_buf(),
+                problem: format!("it was saved by a run with other settings ({}), and this run has {}", saved.settings, settings),
+            });
+        }
+        *model = loaded;
+        state = saved.state;
+        if config.verbose {
+            println!("Resuming from {} after epoch {} of {}.", path.display(), state.history.epochs.len(), config.epochs);
+        }
+    }
+    fit_epochs(model, &train, validation.as_ref(), config, state, |model, state| {
+        let saved = SavedFit { settings: settings.clone(), state: state.clone() };
+        let json = serde_json::to_value(&saved).map_err(|e| CourseError::Checkpoint { path: path.to_path_buf(), problem: e.to_string() })?;
+        crate::checkpoint::save_training(path, model, &[("optimizer", &config.optimizer)], json)
+    })
+}
+
+/// The settings a resumed run must share with the run that saved it.
+fn fit_settings(config: &FitConfig, train: &Data) -> String {
+    format!(
+        "{:?}, loss {}, batch {}, seed {}, {} training samples",
+        config.optimizer.config(),
+        config.loss.name(),
+        config.batch_size,
+        config.seed,
+        train.len()
+    )
+}
+
+/// What a resumable run saves besides the tensors.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct SavedFit {
+    settings: String,
+    state: FitState,
+}
+
+/// Where a run of [`fit`] stands between epochs.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+struct FitState {
+    history: History,
+    noise: Noise,
+}
+
+impl FitState {
+    fn new(config: &FitConfig) -> FitState {
+        // One generator for the shuffling and the noise, so that the step loop of a notebook that
+        // draws its batches the same way repeats `fit` exactly.
+        FitState { history: History::default(), noise: Noise::training(config.seed) }
+    }
+}
+
+fn check_fit<M: TrainModel>(model: &M, train: &Data, validation: Option<&Data>, config: &FitConfig) -> Result<()> {
+    config.check()?;
+    check_input(model, train, "fit: training data")?;
+    check_targets(model, train, "fit: training targets")?;
+    if let Some(valid) = validation {
+        check_input(model, valid, "fit: validation data")?;
+        check_targets(model, valid, "fit: validation targets")?;
+    }
+    Ok(())
+}
+
+/// The epochs of [`fit`] from `state` on, calling `after_epoch` at the end of each.
+fn fit_epochs<M: TrainModel>(
+    model: &mut M,
+    train: &Data,
+    validation: Option<&Data>,
+    config: &FitConfig,
+    mut state: FitState,
+    mut after_epoch: impl FnMut(&M, &FitState) -> Result<()>,
+) -> Result<History> {
+    ensure_trainable(model);
+    let mut last_good = model.clone();
+    for epoch in state.history.epochs.len() + 1..=config.epochs {
         let start = Instant::now();
-        let batches = shuffled_batches(train.x.rows, config.batch_size, &mut rng);
+        let batches = shuffled_batches(train.x.rows, config.batch_size, state.noise.rng());
         let mut progress = Progress::new(epoch, config.epochs, batches.len(), config.verbose);
         // Sums weighted by batch size, so that the epoch's value is the mean over samples.
-        let mut sums = vec![0.0f64; 1 + config.metrics.len()];
+        let mut sums: Vec<f64> = Vec::new();
         let mut seen = 0usize;
         for (b, indices) in batches.iter().enumerate() {
-            let (x, target) = train.batch(indices, &device);
-            let (output, activation, extra) = loss_input(model.forward_train(x), config.loss);
-            if b == 0 {
-                check_output(&output, &target, "fit: training targets")?;
+            let batch = train.gather(indices);
+            let report = match train_step(model, &config.optimizer, batch.data(), config.loss, &config.metrics, &mut state.noise) {
+                Err(CourseError::Diverged { learning_rate, .. }) => {
+                    *model = last_good;
+                    return Err(CourseError::Diverged { epoch, batch: b + 1, learning_rate, history: Box::new(state.history) });
+                }
+                other => other?,
+            };
+            if state.history.names.is_empty() {
+                state.history.names = history_names(&report, config.loss, &config.metrics, validation.is_some());
             }
-            let [_, cols] = output.dims();
-            let batch = config.loss.batch(activation, &host_values(&output), cols, &target, &config.metrics, true)?;
-            let gradient = Tensor::<2>::from_data(TensorData::new(batch.gradient, output.dims()), &device);
-            // Its derivative with respect to the output is `gradient`: autodiff takes it from there.
-            let mut objective = (output * gradient).sum();
-            let mut loss_value = batch.value;
-            if let Some(extra) = extra {
-                loss_value += extra.clone().into_scalar::<f32>() as f64;
-                objective = objective + extra;
-            }
-            if !loss_value.is_finite() {
-                *model = last_good;
-                return Err(CourseError::Diverged { epoch, batch: b + 1, learning_rate: lr, history: Box::new(history) });
-            }
-            let n = indices.len() as f64;
-            sums[0] += loss_value * n;
-            for (k, value) in batch.metrics.iter().enumerate() {
-                sums[k + 1] += value * n;
+            let row = report_row(&report);
+            sums.resize(row.len(), 0.0);
+            for (s, v) in sums.iter_mut().zip(&row) {
+                *s += v * indices.len() as f64;
             }
             seen += indices.len();
             // The parameters that gave a finite loss; a clone shares the tensors, it copies none.
             last_good = model.clone();
-            let grads = GradientsParams::from_grads(objective.backward(), &*model);
-            let stepped = optimizer.step(lr, model.clone(), grads);
-            *model = stepped;
             progress.batch_done(b + 1, sums[0] / seen as f64);
         }
         let mut row: Vec<f64> = sums.iter().map(|s| s / seen as f64).collect();
-        if let Some(valid) = &validation {
-            row.extend(evaluate_with(model, valid, config.loss, &config.metrics)?);
+        if let Some(valid) = validation {
+            let report = evaluate_report(model, valid, config.loss, &config.metrics)?;
+            row.extend(report_row(&report));
         }
         let seconds = start.elapsed().as_secs_f64();
-        progress.epoch_done(&history.names, &row, seconds);
-        history.epochs.push(row);
-        history.seconds.push(seconds);
+        progress.epoch_done(&state.history.names, &row, seconds);
+        state.history.epochs.push(row);
+        state.history.seconds.push(seconds);
+        after_epoch(model, &state)?;
     }
-    Ok(history)
+    Ok(state.history)
 }
 
 /// Samples per forward pass when only predicting: large batches are faster, and the result does
@@ -533,7 +942,7 @@ pub fn predict_with<M: TrainModel>(model: &M, x: &Matrix, f: impl Fn(&M, Tensor<
     let mut out: Option<Matrix> = None;
     for start in (0..x.rows).step_by(PREDICT_BATCH) {
         let indices: Vec<usize> = (start..(start + PREDICT_BATCH).min(x.rows)).collect();
-        let batch = Matrix::from_tensor(f(&model, x.gather(&indices).to_tensor(&device)));
+        let batch = Matrix::from_tensor(f(&model, x.gather(&indices).into_tensor(&device)));
         match &mut out {
             None => out = Some(batch),
             Some(m) => {
@@ -545,31 +954,44 @@ pub fn predict_with<M: TrainModel>(model: &M, x: &Matrix, f: impl Fn(&M, Tensor<
     out.ok_or_else(|| CourseError::shape("predict", "at least one sample", "none"))
 }
 
-/// The loss and metrics of `model` on `data`, in inference mode (Keras's `model.evaluate`).
+/// The loss and metrics of `model` on `data`, in inference mode (Keras's `model.evaluate`): the
+/// loss first (including the model's loss terms), then the metrics.
 pub fn evaluate<M: TrainModel>(model: &M, data: Data, loss: Loss, metrics: &[Metric]) -> Result<Vec<f64>> {
     check_input(model, &data, "evaluate")?;
-    evaluate_with(model, &data, loss, metrics)
+    check_targets(model, &data, "evaluate: targets")?;
+    let report = evaluate_report(model, &data, loss, metrics)?;
+    let mut row = vec![report.loss];
+    row.extend(report.metrics);
+    Ok(row)
 }
 
-fn evaluate_with<M: TrainModel>(model: &M, data: &Data, loss: Loss, metrics: &[Metric]) -> Result<Vec<f64>> {
+/// The mean report over `data`, in inference mode, by large batches.
+fn evaluate_report<M: TrainModel>(model: &M, data: &Data, loss: Loss, metrics: &[Metric]) -> Result<StepReport> {
     let model = model.valid();
     let device = model_device(&model).without_autodiff();
-    let mut sums = vec![0.0f64; 1 + metrics.len()];
+    let mut noise = Noise::inference();
+    let mut total: Option<StepReport> = None;
     for start in (0..data.x.rows).step_by(PREDICT_BATCH) {
         let indices: Vec<usize> = (start..(start + PREDICT_BATCH).min(data.x.rows)).collect();
-        let (x, target) = data.batch(&indices, &device);
-        let (output, activation, extra) = loss_input(model.forward_train(x), loss);
-        check_output(&output, &target, "evaluate: targets")?;
-        let [_, cols] = output.dims();
-        let batch = loss.batch(activation, &host_values(&output), cols, &target, metrics, false)?;
-        let extra = extra.map_or(0.0, |e| e.into_scalar::<f32>() as f64);
-        let n = indices.len() as f64;
-        sums[0] += (batch.value + extra) * n;
-        for (k, value) in batch.metrics.iter().enumerate() {
-            sums[k + 1] += value * n;
+        let batch = data.gather(&indices);
+        let (_, report) = forward_loss(&model, batch.data(), loss, metrics, &mut noise, &device)?;
+        let w = indices.len() as f64 / data.x.rows as f64;
+        let sum = total.get_or_insert_with(|| StepReport {
+            loss: 0.0,
+            terms: report.terms.iter().map(|(n, _)| (n.clone(), 0.0)).collect(),
+            metrics: vec![0.0; report.metrics.len()],
+            logits: Matrix { rows: 0, cols: report.logits.cols, data: Vec::new() },
+            activation: report.activation,
+        });
+        sum.loss += w * report.loss;
+        for ((_, s), (_, v)) in sum.terms.iter_mut().zip(&report.terms) {
+            *s += w * v;
+        }
+        for (s, v) in sum.metrics.iter_mut().zip(&report.metrics) {
+            *s += w * v;
         }
     }
-    Ok(sums.iter().map(|s| s / data.x.rows as f64).collect())
+    total.ok_or_else(|| CourseError::shape("evaluate", "at least one sample", "none"))
 }
 
 /// Progress lines while an epoch runs. The Rust kernel forwards output line by line, so instead
@@ -628,6 +1050,7 @@ impl Progress {
 mod tests {
     use super::*;
     use crate::layers::DenseStack;
+    use crate::rng::Rng;
 
     #[derive(Module, Debug)]
     struct Tiny {
@@ -643,10 +1066,22 @@ mod tests {
             self.stack.forward(x)
         }
 
-        fn forward_train(&self, x: Tensor<2>) -> TrainOutput {
+        fn forward_train(&self, x: Tensor<2>, _noise: &mut Noise) -> TrainOutput {
             let (pre_activation, activation) = self.stack.forward_split(x);
-            TrainOutput { pre_activation, activation, extra_loss: None }
+            TrainOutput::split(pre_activation, activation)
         }
+    }
+
+    fn tiny(seed: u64) -> Tiny {
+        Tiny { stack: DenseStack::new(4, &[3, 4], Activation::Selu, Activation::Sigmoid, &mut Rng::new(seed), &Device::flex().autodiff()) }
+    }
+
+    fn toy(rows: usize) -> Matrix {
+        Matrix { rows, cols: 4, data: (0..rows * 4).map(|i| ((i * 7) % 10) as f32 / 10.0).collect() }
+    }
+
+    fn weights(model: &Tiny) -> Vec<f32> {
+        model.stack.layers.iter().flat_map(|l| Matrix::from_tensor(l.weight.val().detach()).data).collect()
     }
 
     /// `fit` hands the loss's hand-written gradient to autodiff (see [`crate::loss`]): the
@@ -654,17 +1089,15 @@ mod tests {
     #[test]
     fn the_loss_gradient_reaches_the_weights_as_autodiff_would() {
         let device = Device::flex().autodiff();
-        let model = Tiny { stack: DenseStack::new(4, &[3, 4], Activation::Selu, Activation::Sigmoid, &mut Rng::new(1), &device) };
-        let x = Matrix { rows: 5, cols: 4, data: (0..20).map(|i| ((i * 7) % 10) as f32 / 10.0).collect() };
+        let model = tiny(1);
+        let x = toy(5);
 
-        let (z, activation, _) = loss_input(model.forward_train(x.to_tensor(&device)), Loss::BinaryCrossEntropy);
-        let batch = Loss::BinaryCrossEntropy.batch(activation, &host_values(&z), 4, &BatchTarget::Values(x.data.clone()), &[], true).unwrap();
-        let gradient = Tensor::<2>::from_data(TensorData::new(batch.gradient, z.dims()), &device);
-        let ours = (z * gradient).sum().backward();
+        let (objective, report) = forward_loss(&model, Data::autoencoder(&x), Loss::BinaryCrossEntropy, &[], &mut Noise::training(0), &device).unwrap();
+        let ours = objective.backward();
 
         let (p, y) = (model.forward(x.to_tensor(&device)), x.to_tensor(&device));
         let bce = (y.clone() * p.clone().log() + y.neg().add_scalar(1.0) * p.neg().add_scalar(1.0).log()).mean().neg();
-        assert!((bce.clone().into_scalar::<f32>() as f64 - batch.value).abs() < 1e-5);
+        assert!((bce.clone().into_scalar::<f32>() as f64 - report.loss).abs() < 1e-5);
         let autodiff = bce.backward();
 
         for layer in &model.stack.layers {
@@ -674,5 +1107,88 @@ mod tests {
                 assert!((a - b).abs() < 1e-5 * (1.0 + b.abs()), "{a} vs {b}");
             }
         }
+    }
+
+    /// `fit` is a loop over `train_step`: a notebook's own loop over the same shuffled batches
+    /// gives the same weights, bit for bit.
+    #[test]
+    fn a_loop_of_train_steps_is_one_epoch_of_fit() {
+        let x = toy(50);
+        let config = FitConfig::new(OptimizerConfig::adam(0.01), Loss::BinaryCrossEntropy).with_batch_size(8).with_verbose(false).with_seed(9);
+        let mut fitted = tiny(2);
+        fitted.fit_for_test(&x, &config);
+
+        let mut stepped = tiny(2);
+        let optimizer = Optimizer::new(OptimizerConfig::adam(0.01));
+        let mut noise = Noise::training(9);
+        for indices in shuffled_batches(x.rows, 8, noise.rng()) {
+            let batch = x.gather(&indices);
+            train_step(&mut stepped, &optimizer, Data::autoencoder(&batch), Loss::BinaryCrossEntropy, &[], &mut noise).unwrap();
+        }
+        assert_eq!(weights(&stepped), weights(&fitted));
+        assert_eq!(optimizer.steps(), 7);
+    }
+
+    impl Tiny {
+        fn fit_for_test(&mut self, x: &Matrix, config: &FitConfig) -> History {
+            fit(self, Data::autoencoder(x), None, config).unwrap()
+        }
+    }
+
+    /// Keras keeps the optimizer between `fit` calls: two one-epoch calls with one config are one
+    /// two-epoch call; a fresh optimizer for the second call (Adam's moments restarted) is not.
+    #[test]
+    fn the_optimizer_state_survives_two_fit_calls() {
+        let x = toy(40);
+        let config = FitConfig::new(OptimizerConfig::adam(0.05), Loss::BinaryCrossEntropy).with_verbose(false).with_batch_size(40);
+        let mut twice = tiny(3);
+        twice.fit_for_test(&x, &config);
+        twice.fit_for_test(&x, &config);
+        assert_eq!(config.optimizer.steps(), 2);
+
+        let mut once = tiny(3);
+        once.fit_for_test(&x, &config.clone().with_optimizer(OptimizerConfig::adam(0.05)).with_epochs(2));
+        let close = weights(&twice).iter().zip(weights(&once)).all(|(a, b)| (a - b).abs() < 1e-6);
+        assert!(close, "two fit calls differ from one of two epochs");
+
+        let mut restarted = tiny(3);
+        restarted.fit_for_test(&x, &config.clone().with_optimizer(OptimizerConfig::adam(0.05)));
+        restarted.fit_for_test(&x, &config.clone().with_optimizer(OptimizerConfig::adam(0.05)));
+        assert_ne!(weights(&restarted), weights(&once), "a fresh Adam must not continue the moments");
+    }
+
+    /// Freezing is burn's `Module::freeze`: a frozen part gets no gradient and no update, and the
+    /// optimizer's state for it is untouched; unfreezing trains it again.
+    #[test]
+    fn a_frozen_part_does_not_move() {
+        let x = toy(16);
+        let mut model = tiny(4);
+        model.stack.layers[0] = model.stack.layers[0].clone().freeze();
+        let (first, second) = (Matrix::from_tensor(model.stack.layers[0].weight.val().detach()), Matrix::from_tensor(model.stack.layers[1].weight.val().detach()));
+        let optimizer = Optimizer::new(OptimizerConfig::sgd(0.5));
+        train_step(&mut model, &optimizer, Data::autoencoder(&x), Loss::BinaryCrossEntropy, &[], &mut Noise::training(0)).unwrap();
+        assert_eq!(Matrix::from_tensor(model.stack.layers[0].weight.val().detach()), first);
+        assert_ne!(Matrix::from_tensor(model.stack.layers[1].weight.val().detach()), second);
+        model.stack.layers[0] = model.stack.layers[0].clone().unfreeze();
+        train_step(&mut model, &optimizer, Data::autoencoder(&x), Loss::BinaryCrossEntropy, &[], &mut Noise::training(0)).unwrap();
+        assert_ne!(Matrix::from_tensor(model.stack.layers[0].weight.val().detach()), first);
+    }
+
+    /// Bad labels and target widths are refused before the first step, with the model unchanged.
+    #[test]
+    fn bad_targets_are_refused_before_training() {
+        let x = toy(10);
+        let mut model = tiny(5);
+        let before = weights(&model);
+        let mut labels = vec![0u8; 10];
+        labels[9] = 4;
+        let config = FitConfig::new(OptimizerConfig::sgd(0.1), Loss::SparseCategoricalCrossEntropy).with_verbose(false);
+        let err = fit(&mut model, Data::labelled(&x, &labels), None, &config).unwrap_err().to_string();
+        assert!(err.contains("labels below 4") && err.contains("sample 9"), "{err}");
+        let wide = Matrix::new(10, 5, vec![0.0; 50]).unwrap();
+        let config = FitConfig::new(OptimizerConfig::sgd(0.1), Loss::Mse).with_verbose(false);
+        let err = fit(&mut model, Data::autoencoder(&x), Some(Data::pairs(&x, &wide)), &config).unwrap_err().to_string();
+        assert!(err.contains("validation targets") && err.contains("5 values"), "{err}");
+        assert_eq!(weights(&model), before);
     }
 }
