@@ -47,7 +47,7 @@ fn a_diverging_learning_rate_keeps_the_last_good_model() {
 #[test]
 fn a_checkpoint_round_trips_and_refuses_another_shape() {
     let dir = std::env::temp_dir().join(format!("course-ckpt-{}", std::process::id()));
-    let path = dir.join("linear_ae.bpk");
+    let path = dir.join("linear_ae.ckpt");
     let x = toy_3d_data(4);
     let mut ae = LinearAeConfig::new().init(&training_device()).unwrap();
     ae.fit(Data::autoencoder(&x), None, &fit_config(BOOK_LEARNING_RATE).with_verbose(false)).unwrap();
@@ -59,7 +59,7 @@ fn a_checkpoint_round_trips_and_refuses_another_shape() {
 
     let other = LinearAeConfig::new().with_inputs(4).with_codings(2).init(&training_device()).unwrap();
     let err = course_lib::checkpoint::load_checkpoint(&other, &path).unwrap_err().to_string();
-    assert!(err.contains("does not fit this model") && err.contains("shape"), "{err}");
+    assert!(err.contains("does not fit this model") && err.contains("saved with inputs = 3") && err.contains("this model has inputs = 4"), "{err}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -122,6 +122,25 @@ impl Matrix {
         Tensor::from_data(TensorData::new(self.data, [self.rows, self.cols]), device)
     }
 
+    /// The rows of `parts`, one matrix after the other (numpy's `concatenate(axis=0)`; the GAN's
+    /// fake and real images in one batch).
+    pub fn concat_rows(parts: &[&Matrix]) -> Result<Matrix> {
+        let cols = parts.first().map_or(0, |m| m.cols);
+        let mut data = Vec::with_capacity(parts.iter().map(|m| m.data.len()).sum());
+        for (i, m) in parts.iter().enumerate() {
+            if m.cols != cols {
+                return Err(CourseError::shape(format!("Matrix::concat_rows, part {i}"), format!("{cols} columns like part 0"), format!("{} columns", m.cols)));
+            }
+            data.extend_from_slice(&m.data);
+        }
+        Ok(Matrix { rows: parts.iter().map(|m| m.rows).sum(), cols, data })
+    }
+
+    /// A `rows × cols` matrix of one value (the GAN's labels: all 0 or all 1).
+    pub fn filled(rows: usize, cols: usize, value: f32) -> Matrix {
+        Matrix { rows, cols, data: vec![value; rows * cols] }
+    }
+
     /// The mean of each column.
     pub fn column_means(&self) -> Vec<f32> {
         let mut means = vec![0.0f64; self.cols];
@@ -246,6 +265,82 @@ pub fn load_fashion_mnist_sample() -> Result<FashionMnist> {
 /// Where the committed sample lives.
 pub fn sample_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/fashion-mnist-sample")
+}
+
+/// The directory of the course's own test pictures (`data/pictures/`).
+pub fn pictures_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/pictures")
+}
+
+/// A picture of the student's own (PNG or JPEG) as a Fashion-MNIST image: one row of 784 values
+/// in [0, 1], the object light on a dark ground as in the data set.
+///
+/// Like Fashion-MNIST's own preparation (Xiao et al., 2017), the picture is turned to grey,
+/// inverted if its background (the border) is light, cropped to the object, padded to a square
+/// and resized so that its longer side fills the 28 pixels.
+pub fn load_picture(path: impl AsRef<Path>) -> Result<Matrix> {
+    let path = path.as_ref();
+    if !path.is_file() {
+        return Err(CourseError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such picture; give the path of a PNG or JPEG file")));
+    }
+    let picture = image::ImageReader::open(path)
+        .map_err(|e| CourseError::io(path, e))?
+        .with_guessed_format()
+        .map_err(|e| CourseError::io(path, e))?
+        .decode()
+        .map_err(|e| CourseError::Picture { path: path.to_path_buf(), problem: format!("it cannot be read as a PNG or JPEG picture ({e})") })?
+        .to_luma8();
+    let (w, h) = picture.dimensions();
+    if w == 0 || h == 0 {
+        return Err(CourseError::Picture { path: path.to_path_buf(), problem: "the picture is empty".into() });
+    }
+    let grey: Vec<f32> = picture.pixels().map(|p| p.0[0] as f32 / 255.0).collect();
+    Ok(Matrix { rows: 1, cols: IMAGE_PIXELS, data: fashion_from_grey(&grey, w as usize, h as usize) })
+}
+
+/// The preparation of [`load_picture`] on a grey `w × h` picture with values in [0, 1].
+fn fashion_from_grey(grey: &[f32], w: usize, h: usize) -> Vec<f32> {
+    let border: Vec<f32> = (0..w).flat_map(|x| [grey[x], grey[(h - 1) * w + x]]).chain((0..h).flat_map(|y| [grey[y * w], grey[y * w + w - 1]])).collect();
+    let background = border.iter().sum::<f32>() / border.len() as f32;
+    let ink: Vec<f32> = grey.iter().map(|&v| if background > 0.5 { 1.0 - v } else { v }).collect();
+    // The object: the pixels clearly darker (or lighter) than the background.
+    let ground = if background > 0.5 { 1.0 - background } else { background };
+    let is_ink = |v: f32| v > ground + 0.15;
+    let (mut x0, mut x1, mut y0, mut y1) = (w, 0, h, 0);
+    for y in 0..h {
+        for x in 0..w {
+            if is_ink(ink[y * w + x]) {
+                (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+            }
+        }
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0, w - 1, 0, h - 1); // nothing stands out: keep the whole picture
+    }
+    let side = (x1 - x0 + 1).max(y1 - y0 + 1);
+    let (cx, cy) = ((x0 + x1) as f32 / 2.0, (y0 + y1) as f32 / 2.0);
+    // Average the square's pixels that fall in each of the 28×28 cells (a box filter: no
+    // aliasing when a large photo is shrunk), the ground outside the picture counting as 0.
+    let scale = side as f32 / IMAGE_SIDE as f32;
+    let mut out = vec![0.0f32; IMAGE_PIXELS];
+    for (j, row) in out.chunks_mut(IMAGE_SIDE).enumerate() {
+        for (i, v) in row.iter_mut().enumerate() {
+            let (sx0, sy0) = (cx - side as f32 / 2.0 + i as f32 * scale, cy - side as f32 / 2.0 + j as f32 * scale);
+            let steps = scale.ceil().max(1.0) as usize;
+            let (mut sum, mut n) = (0.0f32, 0usize);
+            for dy in 0..steps {
+                for dx in 0..steps {
+                    let (x, y) = ((sx0 + (dx as f32 + 0.5) * scale / steps as f32).floor(), (sy0 + (dy as f32 + 0.5) * scale / steps as f32).floor());
+                    n += 1;
+                    if x >= 0.0 && y >= 0.0 && (x as usize) < w && (y as usize) < h {
+                        sum += (ink[y as usize * w + x as usize] - ground).max(0.0) / (1.0 - ground).max(1e-6);
+                    }
+                }
+            }
+            *v = (sum / n.max(1) as f32).clamp(0.0, 1.0);
+        }
+    }
+    out
 }
 
 /// Fashion-MNIST from the four IDX files (gzip-compressed or not) in `dir`.
@@ -420,6 +515,38 @@ pub fn generate_3d_data(m: usize, w1: f64, w2: f64, noise: f64, seed: u64) -> Ma
 /// The toy data exactly as the slide uses it: 60 points, `w1 = 0.1`, `w2 = 0.3`, noise 0.1.
 pub fn toy_3d_data(seed: u64) -> Matrix {
     generate_3d_data(60, 0.1, 0.3, 0.1, seed)
+}
+
+#[cfg(test)]
+mod picture_tests {
+    use super::*;
+
+    /// A dark square on a light ground comes out light on dark, filling the image.
+    #[test]
+    fn a_light_picture_is_inverted_cropped_and_resized() {
+        let (w, h) = (100, 60);
+        let grey: Vec<f32> = (0..w * h).map(|k| {
+            let (x, y) = (k % w, k / w);
+            if (30..70).contains(&x) && (10..50).contains(&y) { 0.1 } else { 0.9 }
+        }).collect();
+        let image = fashion_from_grey(&grey, w, h);
+        assert_eq!(image.len(), IMAGE_PIXELS);
+        assert!(image[14 * 28 + 14] > 0.9, "the centre is the object");
+        assert!(image[0] < 0.05, "the corner is ground");
+        let lit = image.iter().filter(|&&v| v > 0.5).count();
+        assert!(lit > 600, "the square fills most of the 28×28 ({lit} pixels)");
+    }
+
+    #[test]
+    fn a_missing_or_broken_picture_says_so() {
+        let err = load_picture("/no/such/picture.png").unwrap_err().to_string();
+        assert!(err.contains("PNG or JPEG"), "{err}");
+        let path = std::env::temp_dir().join(format!("course-not-a-picture-{}.png", std::process::id()));
+        std::fs::write(&path, b"hello").unwrap();
+        let err = load_picture(&path).unwrap_err().to_string();
+        assert!(err.contains("cannot be read as a PNG or JPEG"), "{err}");
+        std::fs::remove_file(&path).unwrap();
+    }
 }
 
 #[cfg(test)]

@@ -22,6 +22,13 @@ pub enum CourseError {
         /// What is wrong with it.
         problem: String,
     },
+    /// A picture of the student's own could not be read.
+    Picture {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// An input tensor or array does not have the shape the function needs.
     Shape {
         /// What was being done.
@@ -96,6 +103,11 @@ impl fmt::Display for CourseError {
                 f,
                 "{} is not a valid Fashion-MNIST IDX file: {problem}. Delete it and reinstall the \
                  data (`sudo apt-get install --reinstall dataset-fashion-mnist`).",
+                path.display()
+            ),
+            CourseError::Picture { path, problem } => write!(
+                f,
+                "{}: {problem}. Give a PNG or JPEG file (a photo or a drawing of one piece of clothing).",
                 path.display()
             ),
             CourseError::Shape { context, expected, got } => {

@@ -3,8 +3,10 @@
 //!
 //! Every notebook in `notebooks/` starts with `use course_lib::prelude::*;`. The shared pieces
 //! live in [`data`] (Fashion-MNIST and the toy 3-D data), [`plot`] (the slides' figures),
-//! [`train`] (one Keras-like `fit`, its losses in [`loss`]), [`summary`] (Keras-like model summaries) and
-//! [`checkpoint`]; each lesson has one module named after its slide ([`linear_ae`] for lesson 01).
+//! [`train`] (the training step, `fit` and the optimizers; the losses in [`loss`]), [`layers`]
+//! and [`sequential`] (Keras's layers and `Sequential`), [`summary`] (Keras-like model
+//! summaries) and [`checkpoint`]; each lesson has one module named after its slide
+//! ([`linear_ae`] for lesson 01, [`conv_ae`] for lesson 04, ...).
 //!
 //! Nothing a student calls panics on bad input: entry points return [`Result`] with a
 //! [`CourseError`] that names the problem and the fix, because a panic in the Rust kernel can
@@ -38,27 +40,31 @@ pub use mode::Mode;
 
 /// Everything a notebook needs, in one `use`.
 pub mod prelude {
-    pub use crate::checkpoint::{load_checkpoint, save_checkpoint};
+    pub use crate::checkpoint::{Description, checkpoint_path, load_checkpoint, save_checkpoint};
+    pub use crate::conv_ae::ConvAeConfig;
     pub use crate::data::{
-        CLASS_NAMES, Dataset, FashionMnist, Matrix, Split, load_fashion_mnist, toy_3d_data,
+        CLASS_NAMES, Dataset, FashionMnist, Matrix, Split, load_fashion_mnist, load_picture, pictures_dir, toy_3d_data,
     };
+    pub use crate::denoising_ae::{Corruption, DenoisingAeConfig, SparseAeConfig, Sparsity};
     pub use crate::device::{device, training_device};
     pub use crate::error::{CourseError, Result};
-    pub use crate::layers::{Activation, Dense};
+    pub use crate::layers::{Activation, Dense, Padding};
     pub use crate::linalg::{Pca, principal_angles};
     pub use crate::linear_ae::LinearAeConfig;
     pub use crate::stacked_ae::{Classifier, StackedAeConfig};
     pub use crate::mode::Mode;
     pub use crate::plot::{
-        Figure, compare_histories, plot_codings_2d, plot_history, plot_image, plot_images, plot_toy_3d,
-        reconstruction_grid, scatter_classes, scatter_thumbnails, show_reconstructions,
+        Figure, compare_histories, compare_reconstructions, histogram, line_chart, plot_codings_2d, plot_history, plot_image, plot_images,
+        plot_toy_3d, reconstruction_grid, scatter_classes, scatter_thumbnails, show_reconstructions, tile_grid, xy_chart,
     };
-    pub use crate::summary::{ModelSummary, Summary};
+    pub use crate::sequential::{Autoencoder, Layer, Sequential, Shape};
+    pub use crate::summary::{self, ModelSummary, Summary, Table};
     pub use crate::train::{
-        Data, FitConfig, History, Loss, Metric, OptimizerConfig, Targets, TrainModel, evaluate,
-        fit, predict,
+        Data, FitConfig, History, Loss, Metric, Noise, Optimizer, OptimizerConfig, StepReport, Targets, TrainModel,
+        TrainOutput, evaluate, fit, fit_resumable, predict, train_step,
     };
-    pub use crate::{embedding, intro, linear_ae, stacked_ae};
+    pub use crate::vae::VaeConfig;
+    pub use crate::{conv_ae, denoising_ae, embedding, intro, layers, linear_ae, stacked_ae, vae};
     pub use crate::embedding::{QualityTable, TsneConfig};
     pub use burn::module::Module;
     pub use burn::tensor::{Device, Tensor};

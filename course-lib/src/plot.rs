@@ -290,6 +290,25 @@ pub fn reconstruction_grid(originals: &Matrix, reconstructions: &Matrix, n_image
     image_grid(&images, 2)
 }
 
+/// The same `n` images as each model reconstructs them: one captioned row for the originals,
+/// then one per `(name, reconstructions)` (lesson 04's stacked and convolutional autoencoders
+/// side by side, lesson 06's family of autoencoders).
+pub fn compare_reconstructions(originals: &Matrix, models: &[(&str, &Matrix)], n: usize) -> Result<Figure> {
+    let n = n.min(originals.rows).max(1);
+    let row = |m: &Matrix| -> Result<Figure> {
+        let images: Vec<&[f32]> = (0..n.min(m.rows)).map(|i| m.row(i)).collect();
+        image_grid(&images, 1)
+    };
+    let mut parts = vec![("originals".to_owned(), row(originals)?)];
+    for (name, m) in models {
+        if m.cols != originals.cols {
+            return Err(CourseError::shape("compare_reconstructions", format!("{} values per image, as the originals", originals.cols), format!("{} for {name}", m.cols)));
+        }
+        parts.push(((*name).to_owned(), row(m)?));
+    }
+    Ok(Figure::column(&parts))
+}
+
 /// The slides' `show_reconstructions(model, n_images=5)`: the first `n_images` of `images`
 /// (the validation set in the slides) over the model's reconstructions of them. Lessons 02, 04-06.
 pub fn show_reconstructions<M: TrainModel>(model: &M, images: &Matrix, n_images: usize) -> Result<Figure> {

@@ -100,6 +100,75 @@ pub fn display_text(value: &impl fmt::Display) {
     println!("EVCXR_BEGIN_CONTENT text/plain\n{value}\nEVCXR_END_CONTENT");
 }
 
+/// A table of results a notebook shows (models compared, settings swept): a header and rows of
+/// cells, numbers already formatted by the caller. Columns are as wide as their widest cell, the
+/// first left-aligned, the others right-aligned.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Table {
+    /// The column names.
+    pub header: Vec<String>,
+    /// The rows, one cell per column.
+    pub rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    /// An empty table with these column names.
+    pub fn new(header: &[&str]) -> Table {
+        Table { header: header.iter().map(|h| (*h).to_owned()).collect(), rows: Vec::new() }
+    }
+
+    /// Adds a row (cells beyond the header are dropped, missing ones are empty).
+    pub fn row(mut self, cells: &[String]) -> Table {
+        let mut row: Vec<String> = cells.iter().take(self.header.len()).cloned().collect();
+        row.resize(self.header.len(), String::new());
+        self.rows.push(row);
+        self
+    }
+
+    /// Adds a row in place.
+    pub fn push(&mut self, cells: &[String]) {
+        *self = std::mem::take(self).row(cells);
+    }
+
+    /// The cell at `row`, `column`, if there is one.
+    pub fn cell(&self, row: usize, column: &str) -> Option<&str> {
+        let c = self.header.iter().position(|h| h == column)?;
+        self.rows.get(row).map(|r| r[c].as_str())
+    }
+
+    /// Shows the table in Jupyter.
+    pub fn evcxr_display(&self) {
+        display_text(self);
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let widths: Vec<usize> = (0..self.header.len())
+            .map(|c| self.rows.iter().map(|r| r[c].chars().count()).chain([self.header[c].chars().count()]).max().unwrap_or(0))
+            .collect();
+        let line = |cells: &[String]| {
+            cells
+                .iter()
+                .zip(&widths)
+                .enumerate()
+                .map(|(c, (cell, &w))| if c == 0 { format!("{cell:<w$}") } else { format!("{cell:>w$}") })
+                .collect::<Vec<_>>()
+                .join("  ")
+        };
+        write!(f, "{}", line(&self.header))?;
+        for row in &self.rows {
+            write!(f, "\n{}", line(row))?;
+        }
+        Ok(())
+    }
+}
+
+/// A number with `digits` decimals, for a [`Table`] cell.
+pub fn cell(value: f64, digits: usize) -> String {
+    if value.is_finite() { format!("{value:.digits$}") } else { "–".to_owned() }
+}
+
 /// `1234567` → `"1,234,567"`, as Keras prints parameter counts.
 pub fn thousands(n: usize) -> String {
     let digits = n.to_string();

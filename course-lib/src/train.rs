@@ -883,13 +883,18 @@ fn fit_epochs<M: TrainModel>(
         let mut seen = 0usize;
         for (b, indices) in batches.iter().enumerate() {
             let batch = train.gather(indices);
+            // The parameters this step starts from; a clone shares the tensors, it copies none.
+            let before = model.clone();
             let report = match train_step(model, &config.optimizer, batch.data(), config.loss, &config.metrics, &mut state.noise) {
                 Err(CourseError::Diverged { learning_rate, .. }) => {
+                    // This step's parameters gave a NaN or infinite loss: go back to the ones
+                    // before the update that made them.
                     *model = last_good;
                     return Err(CourseError::Diverged { epoch, batch: b + 1, learning_rate, history: Box::new(state.history) });
                 }
                 other => other?,
             };
+            last_good = before;
             if state.history.names.is_empty() {
                 state.history.names = history_names(&report, config.loss, &config.metrics, validation.is_some());
             }
@@ -899,8 +904,6 @@ fn fit_epochs<M: TrainModel>(
                 *s += v * indices.len() as f64;
             }
             seen += indices.len();
-            // The parameters that gave a finite loss; a clone shares the tensors, it copies none.
-            last_good = model.clone();
             progress.batch_done(b + 1, sums[0] / seen as f64);
         }
         let mut row: Vec<f64> = sums.iter().map(|s| s / seen as f64).collect();
