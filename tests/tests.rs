@@ -1,6 +1,10 @@
 //! The course's integration tests: one binary, one module per topic. Snapshots (insta) pin what
 //! the library shows a student; a changed snapshot is reviewed like code.
 
+// Helpers shared by the lesson tests.
+mod common;
+// The training engine: checkpoints, resuming a killed run.
+mod engine;
 // Fashion-MNIST loading on the committed sample.
 mod data;
 // Figures, byte for byte.
@@ -11,3 +15,11 @@ mod lesson01;
 mod lesson02;
 // Lesson 03: t-SNE of the codings.
 mod lesson03;
+// Lesson 04: the convolutional autoencoder.
+mod lesson04;
+// Lesson 05: denoising and sparse autoencoders.
+mod lesson05;
+// Lesson 06: the variational autoencoder.
+mod lesson06;
+// Lesson 07: GAN and DCGAN.
+mod lesson07;

@@ -89,7 +89,7 @@ pub fn feature_maps(encoder: &Sequential, image: &[f32]) -> Result<Figure> {
         let values = Matrix::from_tensor(maps.reshape([channels, height * width]));
         let tiles: Vec<&[f32]> = (0..channels).map(|c| values.row(c)).collect();
         // About 40 screen pixels per map, whatever its size.
-        let scale = (42 / height.max(1)).max(1);
+        let scale = 42usize.div_ceil(height.max(1));
         let caption = format!("{} ({}): {channels} maps of {height}×{width}", row.name, row.kind);
         parts.push((caption, tile_grid(&tiles, height, width, 16, scale, true)?));
     }

@@ -20,6 +20,7 @@ pub mod denoising_ae;
 pub mod device;
 pub mod embedding;
 pub mod error;
+pub mod gan;
 pub mod intro;
 pub mod layers;
 pub mod linalg;
@@ -50,11 +51,12 @@ pub mod prelude {
     pub use crate::error::{CourseError, Result};
     pub use crate::layers::{Activation, Dense, Padding};
     pub use crate::linalg::{Pca, principal_angles};
+    pub use crate::loss::binary_cross_entropy;
     pub use crate::linear_ae::LinearAeConfig;
     pub use crate::stacked_ae::{Classifier, StackedAeConfig};
     pub use crate::mode::Mode;
     pub use crate::plot::{
-        Figure, compare_histories, compare_reconstructions, histogram, line_chart, plot_codings_2d, plot_history, plot_image, plot_images,
+        Figure, compare_histories, compare_reconstructions, histogram, plot_series, line_chart, plot_codings_2d, plot_history, plot_image, plot_images,
         plot_toy_3d, reconstruction_grid, scatter_classes, scatter_thumbnails, show_reconstructions, tile_grid, xy_chart,
     };
     pub use crate::sequential::{Autoencoder, Layer, Sequential, Shape};
@@ -63,8 +65,9 @@ pub mod prelude {
         Data, FitConfig, History, Loss, Metric, Noise, Optimizer, OptimizerConfig, StepReport, Targets, TrainModel,
         TrainOutput, evaluate, fit, fit_resumable, predict, train_step,
     };
+    pub use crate::gan::{DcganConfig, GanConfig};
     pub use crate::vae::VaeConfig;
-    pub use crate::{conv_ae, denoising_ae, embedding, intro, layers, linear_ae, stacked_ae, vae};
+    pub use crate::{checkpoint, conv_ae, denoising_ae, embedding, gan, intro, layers, linear_ae, stacked_ae, vae};
     pub use crate::embedding::{QualityTable, TsneConfig};
     pub use burn::module::Module;
     pub use burn::tensor::{Device, Tensor};

@@ -40,6 +40,30 @@ pub enum Metric {
     Accuracy,
 }
 
+/// The mean binary cross-entropy of `predictions` (probabilities) against `targets`, clipped as
+/// Keras clips it: the reconstruction loss of any autoencoder from its outputs alone, so that
+/// models whose training losses differ (the VAE's includes its latent loss) compare on the same
+/// footing (lesson 06).
+pub fn binary_cross_entropy(predictions: &crate::data::Matrix, targets: &crate::data::Matrix) -> Result<f64> {
+    if predictions.rows != targets.rows || predictions.cols != targets.cols {
+        return Err(CourseError::shape(
+            "binary_cross_entropy",
+            format!("predictions shaped like the targets ({} × {})", targets.rows, targets.cols),
+            format!("{} × {}", predictions.rows, predictions.cols),
+        ));
+    }
+    let sum: f64 = predictions
+        .data
+        .iter()
+        .zip(&targets.data)
+        .map(|(&p, &y)| {
+            let (p, y) = ((p as f64).clamp(EPSILON, 1.0 - EPSILON), y as f64);
+            -(y * p.ln() + (1.0 - y) * (1.0 - p).ln())
+        })
+        .sum();
+    Ok(sum / predictions.data.len().max(1) as f64)
+}
+
 /// Keras clips probabilities to `[ε, 1 − ε]` with this ε before taking logarithms.
 pub(crate) const EPSILON: f64 = 1e-7;
 

@@ -438,6 +438,20 @@ pub fn plot_history(history: &History) -> Result<Figure> {
     line_chart("Learning curves", "epoch", "value", &series)
 }
 
+/// Some series of one history (the VAE's `binary_crossentropy` and `latent_loss`, say), by
+/// epoch. An unknown name is an error that lists the history's series.
+pub fn plot_series(history: &History, names: &[&str], title: &str) -> Result<Figure> {
+    let mut curves = Vec::new();
+    for name in names {
+        let ys = history.series(name);
+        if ys.is_empty() {
+            return Err(CourseError::bad_config("series", format!("the history has no series `{name}`; it has: {}", history.names.join(", "))));
+        }
+        curves.push(((*name).to_owned(), ys));
+    }
+    line_chart(title, "epoch", "value", &curves)
+}
+
 /// One series (`"loss"`, `"val_loss"`, ...) of several training runs, to compare them: for
 /// instance two learning rates, or tied and untied weights.
 pub fn compare_histories(runs: &[(&str, &History)], series: &str) -> Result<Figure> {

@@ -214,6 +214,14 @@ impl Noise {
         Tensor::from_data(TensorData::new(values, shape), device)
     }
 
+    /// A `rows × cols` matrix of N(0, 1) values on the host: a batch of codings for a generator
+    /// (the slide's `tf.random.normal(shape=[batch_size, codings_size])`).
+    pub fn codings(&mut self, rows: usize, cols: usize) -> crate::data::Matrix {
+        let mut data = vec![0.0f32; rows * cols];
+        self.rng.fill_normal(&mut data);
+        crate::data::Matrix { rows, cols, data }
+    }
+
     /// A dropout mask: 0 with probability `rate`, otherwise `1 / (1 − rate)`.
     pub fn dropout_mask<const D: usize>(&mut self, shape: [usize; D], rate: f64, device: &Device) -> Tensor<D> {
         let keep = 1.0 - rate;

@@ -286,9 +286,10 @@ impl Layer {
         Ok(shape)
     }
 
-    /// Keras's name of the layer type, for summaries.
-    fn keras_name(&self) -> &'static str {
+    /// Keras's name of the layer type, for summaries (`flatten` for a reshape to a vector).
+    fn keras_name(&self, output: Shape) -> &'static str {
         match self {
+            Layer::Reshape(_) if matches!(output, Shape::Flat(_)) => "flatten",
             Layer::Dense(_) => "dense",
             Layer::Conv2d(_) => "conv2d",
             Layer::ConvTranspose2d(_) => "conv2d_transpose",
@@ -325,7 +326,11 @@ impl Layer {
     /// running averages are parameters (burn counts them too), not trainable, and a frozen layer
     /// trains none.
     fn keras_params(&self) -> (usize, usize) {
-        (self.num_params(), trainable_params(self))
+        match self {
+            // The running averages are not parameters a gradient moves, frozen or not.
+            Layer::BatchNorm(l) => (l.num_params(), trainable_params(&l.gamma) + trainable_params(&l.beta)),
+            other => (other.num_params(), trainable_params(other)),
+        }
     }
 
     /// The layer on one batch. With `pre_activation`, its activation is left out.
@@ -496,7 +501,7 @@ impl Summary for Sequential {
         let mut summary = ModelSummary::new(&self.name);
         let mut counts: Vec<(&str, usize)> = Vec::new();
         for (layer, shape) in self.layers.iter().zip(self.shapes()) {
-            let base = layer.keras_name();
+            let base = layer.keras_name(shape);
             let n = match counts.iter_mut().find(|(name, _)| *name == base) {
                 Some((_, n)) => {
                     *n += 1;
@@ -615,7 +620,7 @@ impl SequentialBuilder {
                 self.model.layers.push(layer);
             }
             Err(problem) => {
-                self.error = Some(format!("layer {} ({}): {problem}", self.model.layers.len() + 1, layer.keras_name()));
+                self.error = Some(format!("layer {} ({}): {problem}", self.model.layers.len() + 1, layer.keras_name(self.shape)));
             }
         }
         self

@@ -908,7 +908,7 @@ fn fit_epochs<M: TrainModel>(
         }
         let mut row: Vec<f64> = sums.iter().map(|s| s / seen as f64).collect();
         if let Some(valid) = validation {
-            let report = evaluate_report(model, valid, config.loss, &config.metrics)?;
+            let report = evaluate_report(model, valid, config.loss, &config.metrics, config.batch_size)?;
             row.extend(report_row(&report));
         }
         let seconds = start.elapsed().as_secs_f64();
@@ -962,20 +962,27 @@ pub fn predict_with<M: TrainModel>(model: &M, x: &Matrix, f: impl Fn(&M, Tensor<
 pub fn evaluate<M: TrainModel>(model: &M, data: Data, loss: Loss, metrics: &[Metric]) -> Result<Vec<f64>> {
     check_input(model, &data, "evaluate")?;
     check_targets(model, &data, "evaluate: targets")?;
-    let report = evaluate_report(model, &data, loss, metrics)?;
+    let report = evaluate_report(model, &data, loss, metrics, EVALUATE_BATCH)?;
     let mut row = vec![report.loss];
     row.extend(report.metrics);
     Ok(row)
 }
 
-/// The mean report over `data`, in inference mode, by large batches.
-fn evaluate_report<M: TrainModel>(model: &M, data: &Data, loss: Loss, metrics: &[Metric]) -> Result<StepReport> {
+/// Keras's `evaluate(batch_size=32)` default.
+const EVALUATE_BATCH: usize = 32;
+
+/// The mean report over `data` in batches of `batch_size` (the loss terms of some models depend
+/// on it: the KL sparsity loss is divided by the batch size, as in tf.keras), in inference mode.
+/// `fit` evaluates with its training batch size, as Keras's `validation_batch_size` does by
+/// default.
+fn evaluate_report<M: TrainModel>(model: &M, data: &Data, loss: Loss, metrics: &[Metric], batch_size: usize) -> Result<StepReport> {
     let model = model.valid();
     let device = model_device(&model).without_autodiff();
     let mut noise = Noise::inference();
     let mut total: Option<StepReport> = None;
-    for start in (0..data.x.rows).step_by(PREDICT_BATCH) {
-        let indices: Vec<usize> = (start..(start + PREDICT_BATCH).min(data.x.rows)).collect();
+    let batch_size = batch_size.max(1);
+    for start in (0..data.x.rows).step_by(batch_size) {
+        let indices: Vec<usize> = (start..(start + batch_size).min(data.x.rows)).collect();
         let batch = data.gather(&indices);
         let (_, report) = forward_loss(&model, batch.data(), loss, metrics, &mut noise, &device)?;
         let w = indices.len() as f64 / data.x.rows as f64;

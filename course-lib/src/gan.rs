@@ -1,0 +1,580 @@
+//! Lesson 07, 생성적 적대 신경망 (generative adversarial networks), 패션 MNIST 데이터셋으로 간단한
+//! GAN 실행 (a simple GAN on Fashion-MNIST) and 심층 합성곱 GAN (DCGAN).
+//!
+//! A GAN (Goodfellow et al., "Generative Adversarial Nets", NeurIPS 2014) is two networks with
+//! opposite goals: the generator turns random codings into images, the discriminator tells real
+//! images from generated ones. They cannot be trained with one `fit`: each training iteration has
+//! two phases, (1) one step of the discriminator on a batch of fake images labelled 0 and real
+//! ones labelled 1, (2) one step of the generator, through the frozen discriminator, on fake images
+//! labelled 1. The slide's dense GAN has codings of 30; the DCGAN (Radford et al., "Unsupervised
+//! Representation Learning with Deep Convolutional GANs", ICLR 2016), codings of 100, transposed
+//! convolutions with batch normalisation in the generator and strided convolutions with leaky
+//! ReLU and dropout in the discriminator, images in [−1, 1].
+//!
+//! [`train_gan`] is the slide's `train_gan` loop; notebook 07 writes the same loop out cell by
+//! cell, and lesson 08 runs this one.
+
+use crate::checkpoint::Description;
+use crate::data::Matrix;
+use crate::error::{CourseError, Result};
+use crate::layers::{Activation, Padding};
+use crate::plot::{Figure, image_grid, xy_chart};
+use crate::rng::Noise;
+use crate::sequential::{Sequential, Shape, Value};
+use crate::summary::{ModelSummary, Summary};
+use crate::train::{Data, Loss, Optimizer, OptimizerConfig, StepReport, TrainModel, TrainOutput, predict, train_step};
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// The slide's `codings_size = 30`.
+pub const CODINGS: usize = 30;
+/// The book's DCGAN `codings_size = 100`.
+pub const DCGAN_CODINGS: usize = 100;
+/// The slide's `batch_size = 32`.
+pub const BATCH_SIZE: usize = 32;
+/// The book's `train_gan(..., n_epochs=50)`.
+pub const EPOCHS: usize = 50;
+
+/// The slides' `optimizer="rmsprop"`: RMSprop with Keras's default learning rate, 0.001. Each
+/// network gets its own (the slide compiles the discriminator and the combined model apart).
+pub fn optimizer() -> Optimizer {
+    Optimizer::new(OptimizerConfig::rmsprop(0.001))
+}
+
+/// The range the generator draws its pixels in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PixelRange {
+    /// [0, 1], the data's own range: the dense GAN's sigmoid output.
+    Unit,
+    /// [−1, 1]: the DCGAN's tanh output (the book rescales the images with `X * 2 − 1`).
+    Symmetric,
+}
+
+crate::config::course_config! {
+    /// The slide's GAN: generator 30 → 100 → 150 → 784 (SELU, sigmoid output), discriminator
+    /// 784 → 150 → 100 → 1 (SELU, sigmoid output).
+    pub struct GanConfig {
+        /// Size of the codings the generator starts from.
+        codings / with_codings: usize = CODINGS,
+        /// Seeds the initial weights.
+        seed / with_seed: u64 = 42,
+    }
+}
+
+impl GanConfig {
+    /// Builds the GAN on `device`.
+    pub fn init(&self, device: &Device) -> Result<Gan> {
+        let generator = Sequential::builder("generator", Shape::Flat(self.codings), self.seed, device)
+            .dense(100, Activation::Selu)
+            .dense(150, Activation::Selu)
+            .dense(crate::data::IMAGE_PIXELS, Activation::Sigmoid)
+            .build()?;
+        let discriminator = Sequential::builder("discriminator", Shape::Flat(crate::data::IMAGE_PIXELS), self.seed.wrapping_add(1), device)
+            .dense(150, Activation::Selu)
+            .dense(100, Activation::Selu)
+            .dense(1, Activation::Sigmoid)
+            .build()?;
+        Gan::new("gan", generator, discriminator, PixelRange::Unit)
+    }
+}
+
+crate::config::course_config! {
+    /// The book's DCGAN.
+    pub struct DcganConfig {
+        /// Size of the codings the generator starts from.
+        codings / with_codings: usize = DCGAN_CODINGS,
+        /// Seeds the initial weights.
+        seed / with_seed: u64 = 42,
+    }
+}
+
+impl DcganConfig {
+    /// Builds the DCGAN on `device`: generator Dense 7·7·128 → BatchNorm → ConvTranspose 64 (5×5,
+    /// stride 2, same, SELU) → BatchNorm → ConvTranspose 1 (5×5, stride 2, same, tanh);
+    /// discriminator Conv 64 (5×5, stride 2, same, leaky ReLU 0.2) → Dropout 0.4 → Conv 128 (same)
+    /// → Dropout 0.4 → Flatten → Dense 1 (sigmoid).
+    pub fn init(&self, device: &Device) -> Result<Gan> {
+        let generator = Sequential::builder("generator", Shape::Flat(self.codings), self.seed, device)
+            .dense(7 * 7 * 128, Activation::Linear)
+            .reshape(Shape::image(128, 7, 7))
+            .batch_norm()
+            .conv_transpose2d(64, 5, 2, Padding::Same, Activation::Selu)
+            .batch_norm()
+            .conv_transpose2d(1, 5, 2, Padding::Same, Activation::Tanh)
+            .flatten()
+            .build()?;
+        let discriminator = Sequential::builder("discriminator", Shape::fashion_image(), self.seed.wrapping_add(1), device)
+            .conv2d(64, 5, 2, Padding::Same, Activation::LeakyRelu(0.2))
+            .dropout(0.4)
+            .conv2d(128, 5, 2, Padding::Same, Activation::LeakyRelu(0.2))
+            .dropout(0.4)
+            .flatten()
+            .dense(1, Activation::Sigmoid)
+            .build()?;
+        Gan::new("dcgan", generator, discriminator, PixelRange::Symmetric)
+    }
+}
+
+/// A generator and its discriminator.
+#[derive(Module, Debug)]
+pub struct Gan {
+    /// Codings to images.
+    pub generator: Sequential,
+    /// Images to the probability that they are real.
+    pub discriminator: Sequential,
+    /// `gan` or `dcgan`, for summaries and checkpoints.
+    #[module(skip)]
+    pub name: String,
+    /// The generator's pixel range.
+    #[module(skip)]
+    pub pixels: PixelRange,
+}
+
+impl Gan {
+    /// The two networks; the discriminator must take what the generator makes.
+    pub fn new(name: &str, generator: Sequential, discriminator: Sequential, pixels: PixelRange) -> Result<Gan> {
+        if generator.output_shape().size() != discriminator.input.size() {
+            return Err(CourseError::shape(
+                format!("{name}: the discriminator's input"),
+                format!("the generator's output, {} values", generator.output_shape().size()),
+                format!("{} values", discriminator.input.size()),
+            ));
+        }
+        if discriminator.output_shape().size() != 1 {
+            return Err(CourseError::shape(format!("{name}: the discriminator's output"), "1 value (the probability of real)", format!("{} values", discriminator.output_shape().size())));
+        }
+        Ok(Gan { generator, discriminator, name: name.to_owned(), pixels })
+    }
+
+    /// The size of the generator's codings.
+    pub fn codings_size(&self) -> usize {
+        self.generator.input.size()
+    }
+
+    /// Images with pixels in [0, 1] rescaled to the generator's range (the DCGAN's
+    /// `X_train * 2. - 1.`).
+    pub fn to_model_pixels(&self, x: &Matrix) -> Matrix {
+        match self.pixels {
+            PixelRange::Unit => x.clone(),
+            PixelRange::Symmetric => Matrix { data: x.data.iter().map(|v| v * 2.0 - 1.0).collect(), ..x.clone() },
+        }
+    }
+
+    /// The generator's images for the rows of `codings`, with pixels in [0, 1] for showing.
+    pub fn generate(&self, codings: &Matrix) -> Result<Matrix> {
+        let images = predict(&self.generator, codings)?;
+        Ok(match self.pixels {
+            PixelRange::Unit => images,
+            PixelRange::Symmetric => Matrix { data: images.data.iter().map(|v| (v + 1.0) / 2.0).collect(), ..images },
+        })
+    }
+
+    /// The discriminator's D(x) for each row of `images` (pixels in [0, 1]).
+    pub fn discriminate(&self, images: &Matrix) -> Result<Vec<f32>> {
+        Ok(predict(&self.discriminator, &self.to_model_pixels(images))?.data)
+    }
+
+    /// Freezes the discriminator (the slide's `discriminator.trainable = False`) or unfreezes it.
+    /// The course's one way of freezing, burn's `Module::freeze`: a frozen network gets no
+    /// gradient, so no optimizer step can move it.
+    pub fn set_discriminator_frozen(&mut self, frozen: bool) {
+        let d = self.discriminator.clone();
+        self.discriminator = if frozen { d.freeze() } else { d.unfreeze() };
+    }
+
+    /// Phase 1 of the slide's loop, on a batch of `real` images (already in the generator's
+    /// range): fake images from fresh codings, labelled 0, and the real ones, labelled 1; one step
+    /// of the discriminator only. The generator only predicts here, so it cannot change.
+    pub fn discriminator_phase(&mut self, real: &Matrix, optimizer: &Optimizer, noise: &mut Noise) -> Result<StepReport> {
+        let codings = noise.codings(real.rows, self.codings_size());
+        let fake = predict(&self.generator, &codings)?;
+        let x = Matrix::concat_rows(&[&fake, real])?;
+        let y = Matrix::concat_rows(&[&Matrix::filled(fake.rows, 1, 0.0), &Matrix::filled(real.rows, 1, 1.0)])?;
+        train_step(&mut self.discriminator, optimizer, Data::pairs(&x, &y), Loss::BinaryCrossEntropy, &[], noise)
+    }
+
+    /// Phase 2: fresh codings, every label 1 ("real"), one step of the whole GAN with the
+    /// discriminator frozen, so that only the generator learns to fool it.
+    pub fn generator_phase(&mut self, batch_size: usize, optimizer: &Optimizer, noise: &mut Noise) -> Result<StepReport> {
+        let codings = noise.codings(batch_size, self.codings_size());
+        let y = Matrix::filled(batch_size, 1, 1.0);
+        self.set_discriminator_frozen(true);
+        let report = train_step(self, optimizer, Data::pairs(&codings, &y), Loss::BinaryCrossEntropy, &[], noise);
+        self.set_discriminator_frozen(false);
+        report
+    }
+}
+
+impl TrainModel for Gan {
+    fn input_size(&self) -> usize {
+        self.codings_size()
+    }
+
+    /// D(G(z)): the probability the discriminator gives each generated image.
+    ///
+    /// # Shapes
+    /// `[batch, codings]` → `[batch, 1]`
+    fn forward(&self, z: Tensor<2>) -> Tensor<2> {
+        self.discriminator.forward(self.generator.forward(z))
+    }
+
+    fn forward_train(&self, z: Tensor<2>, noise: &mut Noise) -> TrainOutput {
+        let images = self.generator.forward_value(Value::from_rows(z, self.generator.input), noise, None).into_rows();
+        let (logits, activation) = self.discriminator.forward_split(Value::from_rows(images, self.discriminator.input), noise, None);
+        TrainOutput::split(logits.into_rows(), activation)
+    }
+
+    fn describe(&self) -> Description {
+        let mut settings = vec![("codings".to_owned(), self.codings_size().to_string())];
+        for (part, model) in [("generator", &self.generator), ("discriminator", &self.discriminator)] {
+            settings.extend(model.describe().settings.into_iter().map(|(k, v)| (format!("{part} {k}"), v)));
+        }
+        Description { model: self.name.clone(), settings }
+    }
+}
+
+crate::train::compiled_training_methods!(Gan);
+
+impl Summary for Gan {
+    fn summary(&self) -> ModelSummary {
+        ModelSummary::new(&self.name).nested("generator", self.generator.summary()).nested("discriminator", self.discriminator.summary())
+    }
+}
+
+/// What one iteration of the loop measured.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GanStep {
+    /// The discriminator's loss in phase 1 (fake and real images together).
+    pub d_loss: f64,
+    /// The generator's loss in phase 2.
+    pub g_loss: f64,
+    /// The mean D(x) over the real images of phase 1: near 1 when the discriminator spots them.
+    pub d_real: f64,
+    /// The mean D(G(z)) over the fake images of phase 1: near 0 when it spots them.
+    pub d_fake: f64,
+}
+
+/// Runs one iteration of the slide's loop: phase 1 on `real`, then phase 2.
+pub fn gan_iteration(gan: &mut Gan, real: &Matrix, d_optimizer: &Optimizer, g_optimizer: &Optimizer, noise: &mut Noise) -> Result<GanStep> {
+    let d = gan.discriminator_phase(real, d_optimizer, noise)?;
+    let g = gan.generator_phase(real.rows, g_optimizer, noise)?;
+    let outputs = d.outputs();
+    let n = real.rows;
+    let mean = |range: std::ops::Range<usize>| outputs.data[range.clone()].iter().map(|&v| v as f64).sum::<f64>() / range.len().max(1) as f64;
+    Ok(GanStep { d_loss: d.loss, g_loss: g.loss, d_real: mean(n..2 * n), d_fake: mean(0..n) })
+}
+
+/// The record of a GAN's training: every iteration's figures, and after every epoch the images
+/// the generator makes of one fixed batch of codings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct GanHistory {
+    /// One entry per iteration.
+    pub steps: Vec<GanStep>,
+    /// Iterations per epoch.
+    pub steps_per_epoch: usize,
+    /// After each epoch: the generated images of the fixed codings, pixels in [0, 1].
+    pub samples: Vec<Matrix>,
+    /// Seconds each epoch took.
+    pub seconds: Vec<f64>,
+}
+
+impl GanHistory {
+    /// The mean of each figure over each epoch.
+    pub fn epoch_means(&self) -> Vec<GanStep> {
+        let per = self.steps_per_epoch.max(1);
+        self.steps
+            .chunks(per)
+            .map(|c| {
+                let n = c.len() as f64;
+                GanStep {
+                    d_loss: c.iter().map(|s| s.d_loss).sum::<f64>() / n,
+                    g_loss: c.iter().map(|s| s.g_loss).sum::<f64>() / n,
+                    d_real: c.iter().map(|s| s.d_real).sum::<f64>() / n,
+                    d_fake: c.iter().map(|s| s.d_fake).sum::<f64>() / n,
+                }
+            })
+            .collect()
+    }
+
+    /// Per-iteration curves, smoothed (a moving average over `window` iterations) and thinned to
+    /// at most 400 points, against the epoch (fractional), one curve per `pick`ed figure.
+    fn curves(&self, names: &[&str], pick: impl Fn(&GanStep) -> [f64; 2], window: usize) -> (Vec<f64>, Vec<(String, Vec<f64>)>) {
+        let n = self.steps.len();
+        let window = window.clamp(1, n.max(1));
+        let stride = n.div_ceil(400).max(1);
+        let per = self.steps_per_epoch.max(1) as f64;
+        let mut xs = Vec::new();
+        let mut series: Vec<(String, Vec<f64>)> = names.iter().map(|s| ((*s).to_owned(), Vec::new())).collect();
+        let mut sums = [0.0f64; 2];
+        for (i, step) in self.steps.iter().enumerate() {
+            let v = pick(step);
+            for k in 0..2 {
+                sums[k] += v[k];
+                if i >= window {
+                    sums[k] -= pick(&self.steps[i - window])[k];
+                }
+            }
+            if (i + 1) % stride == 0 || i + 1 == n {
+                let count = (i + 1).min(window) as f64;
+                xs.push((i + 1) as f64 / per);
+                for k in 0..2 {
+                    series[k].1.push(sums[k] / count);
+                }
+            }
+        }
+        (xs, series)
+    }
+
+    /// The two losses, iteration by iteration (smoothed over a tenth of an epoch): the curves of
+    /// the game between the networks.
+    pub fn plot_losses(&self) -> Result<Figure> {
+        let (xs, series) = self.curves(&["discriminator loss (phase 1)", "generator loss (phase 2)"], |s| [s.d_loss, s.g_loss], self.steps_per_epoch / 10);
+        xy_chart("GAN losses (smoothed)", "epoch", "binary cross-entropy", &xs, &series)
+    }
+
+    /// The mean D(x) of real images and D(G(z)) of fake ones, iteration by iteration (smoothed).
+    pub fn plot_discriminator(&self) -> Result<Figure> {
+        let (xs, series) = self.curves(&["D(x), real images", "D(G(z)), generated images"], |s| [s.d_real, s.d_fake], self.steps_per_epoch / 10);
+        xy_chart("What the discriminator says (smoothed)", "epoch", "mean probability of real", &xs, &series)
+    }
+
+    /// The fixed codings' images after each epoch, one captioned row per epoch (every epoch up
+    /// to `max_rows`, then evenly spaced ones).
+    pub fn plot_samples(&self, per_row: usize, max_rows: usize) -> Result<Figure> {
+        let n = self.samples.len();
+        if n == 0 {
+            return Err(CourseError::bad_config("samples", "the history has no epochs yet: train first"));
+        }
+        let shown: Vec<usize> = if n <= max_rows.max(1) { (0..n).collect() } else { (0..max_rows).map(|i| i * (n - 1) / (max_rows - 1).max(1)).collect() };
+        let mut parts = Vec::new();
+        for e in shown {
+            let m = &self.samples[e];
+            let images: Vec<&[f32]> = (0..m.rows.min(per_row.max(1))).map(|i| m.row(i)).collect();
+            parts.push((format!("after epoch {}", e + 1), image_grid(&images, 1)?));
+        }
+        Ok(Figure::column(&parts))
+    }
+}
+
+/// How [`train_gan`] trains.
+#[derive(Clone, Debug)]
+pub struct GanFitConfig {
+    /// Passes over the training images.
+    pub epochs: usize,
+    /// Real images per iteration (and as many fakes); the last partial batch is dropped, as the
+    /// slide's `drop_remainder=True` does.
+    pub batch_size: usize,
+    /// Seeds the shuffling, the codings and the dropout.
+    pub seed: u64,
+    /// The discriminator's optimizer (phase 1).
+    pub d_optimizer: Optimizer,
+    /// The generator's optimizer (phase 2).
+    pub g_optimizer: Optimizer,
+    /// Where to write a checkpoint after every epoch (`<gan>-epoch<N>.ckpt`), so that a class can
+    /// load epoch N without training, and a run can resume; `None`: no checkpoints.
+    pub checkpoint_dir: Option<PathBuf>,
+    /// Stop after the iteration that passes this many seconds of training (`train_for`); `None`:
+    /// train every epoch.
+    pub max_seconds: Option<f64>,
+    /// Print a line per epoch.
+    pub verbose: bool,
+}
+
+impl GanFitConfig {
+    /// The slide's settings: `epochs` epochs, batch 32, RMSprop for both networks.
+    pub fn new(epochs: usize) -> GanFitConfig {
+        GanFitConfig { epochs, batch_size: BATCH_SIZE, seed: 42, d_optimizer: optimizer(), g_optimizer: optimizer(), checkpoint_dir: None, max_seconds: None, verbose: true }
+    }
+
+    /// Sets the seed.
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the batch size.
+    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
+        self.batch_size = batch_size;
+        self
+    }
+
+    /// Writes a checkpoint after every epoch into `dir`.
+    pub fn with_checkpoints(mut self, dir: impl AsRef<Path>) -> Self {
+        self.checkpoint_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Sets both optimizers.
+    pub fn with_optimizers(mut self, discriminator: impl Into<Optimizer>, generator: impl Into<Optimizer>) -> Self {
+        self.d_optimizer = discriminator.into();
+        self.g_optimizer = generator.into();
+        self
+    }
+
+    /// Turns the per-epoch line on or off.
+    pub fn with_verbose(mut self, verbose: bool) -> Self {
+        self.verbose = verbose;
+        self
+    }
+
+    fn check(&self, images: usize) -> Result<()> {
+        self.d_optimizer.config().check()?;
+        self.g_optimizer.config().check()?;
+        if self.epochs == 0 {
+            return Err(CourseError::bad_config("epochs", "must be at least 1"));
+        }
+        if self.batch_size == 0 || self.batch_size > images {
+            return Err(CourseError::bad_config("batch_size", format!("must be between 1 and the {images} training images (the slide's is 32)")));
+        }
+        Ok(())
+    }
+}
+
+/// The path of the checkpoint of `gan` after `epoch` in `dir`.
+pub fn epoch_checkpoint(gan: &Gan, dir: impl AsRef<Path>, epoch: usize) -> PathBuf {
+    crate::checkpoint::checkpoint_path(gan, dir, &format!("epoch{epoch:03}"))
+}
+
+/// `fresh` with the weights saved after `epoch` by a run with checkpoints in `dir`: a class can
+/// look at epoch N of a GAN without training it.
+pub fn load_epoch(fresh: &Gan, dir: impl AsRef<Path>, epoch: usize) -> Result<Gan> {
+    crate::checkpoint::load_checkpoint(fresh, epoch_checkpoint(fresh, dir, epoch))
+}
+
+/// What a GAN checkpoint saves besides the tensors.
+#[derive(Serialize, Deserialize)]
+struct SavedGan {
+    history: GanHistory,
+    noise: Noise,
+    settings: String,
+}
+
+/// The slide's `train_gan`: `config.epochs` epochs over `images` (pixels in [0, 1], one image per
+/// row), each a pass over shuffled batches with the last partial batch dropped, each batch one
+/// [`gan_iteration`]. After every epoch the generator draws `sample_codings`, and, with
+/// `config.checkpoint_dir`, the run is saved; a run whose checkpoints are there resumes after the
+/// last one (with the optimizers' states and the random generator's), ending as an
+/// uninterrupted run would.
+pub fn train_gan(gan: &mut Gan, images: &Matrix, sample_codings: &Matrix, config: &GanFitConfig) -> Result<GanHistory> {
+    config.check(images.rows)?;
+    if images.cols != gan.discriminator.input.size() {
+        return Err(CourseError::shape("train_gan: images", format!("{} pixels per image", gan.discriminator.input.size()), format!("{}", images.cols)));
+    }
+    if sample_codings.cols != gan.codings_size() {
+        return Err(CourseError::shape("train_gan: sample codings", format!("{} values per coding", gan.codings_size()), format!("{}", sample_codings.cols)));
+    }
+    let settings = format!("batch {}, seed {}, {} images, D {:?}, G {:?}", config.batch_size, config.seed, images.rows, config.d_optimizer.config(), config.g_optimizer.config());
+    let optimizers = [("d_optimizer", &config.d_optimizer), ("g_optimizer", &config.g_optimizer)];
+    let real = gan.to_model_pixels(images);
+    let mut history = GanHistory { steps_per_epoch: images.rows / config.batch_size, ..GanHistory::default() };
+    let mut noise = Noise::training(config.seed);
+    if let Some(dir) = &config.checkpoint_dir {
+        if let Some(epoch) = (1..=config.epochs).rev().find(|&e| epoch_checkpoint(gan, dir, e).exists()) {
+            let path = epoch_checkpoint(gan, dir, epoch);
+            let (loaded, state) = crate::checkpoint::load_training(&path, &*gan, &optimizers)?;
+            let saved: SavedGan = serde_json::from_value(state).map_err(|e| CourseError::Checkpoint { path: path.clone(), problem: format!("its training state cannot be read ({e})") })?;
+            if saved.settings != settings {
+                return Err(CourseError::Checkpoint { path, problem: format!("it was saved by a run with other settings ({}), and this run has {settings}", saved.settings) });
+            }
+            *gan = loaded;
+            (history, noise) = (saved.history, saved.noise);
+            if config.verbose {
+                println!("Resuming from {} (epoch {epoch} of {}).", path.display(), config.epochs);
+            }
+        }
+    }
+    let started = Instant::now();
+    let out_of_time = || config.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit);
+    for epoch in history.samples.len() + 1..=config.epochs {
+        let start = Instant::now();
+        let order = noise.rng().permutation(real.rows);
+        for batch in order.chunks_exact(config.batch_size) {
+            let step = gan_iteration(gan, &real.gather(batch), &config.d_optimizer, &config.g_optimizer, &mut noise)?;
+            history.steps.push(step);
+            if out_of_time() {
+                break;
+            }
+        }
+        history.samples.push(gan.generate(sample_codings)?);
+        history.seconds.push(start.elapsed().as_secs_f64());
+        if config.verbose {
+            let m = history.epoch_means().pop().unwrap_or(GanStep { d_loss: f64::NAN, g_loss: f64::NAN, d_real: f64::NAN, d_fake: f64::NAN });
+            println!(
+                "Epoch {epoch}/{} - {:.1}s - d_loss: {:.4} - g_loss: {:.4} - D(x): {:.3} - D(G(z)): {:.3}",
+                config.epochs,
+                history.seconds.last().copied().unwrap_or(0.0),
+                m.d_loss,
+                m.g_loss,
+                m.d_real,
+                m.d_fake
+            );
+        }
+        if let Some(dir) = &config.checkpoint_dir {
+            let saved = SavedGan { history: history.clone(), noise: noise.clone(), settings: settings.clone() };
+            let json = serde_json::to_value(&saved).map_err(|e| CourseError::Checkpoint { path: dir.clone(), problem: e.to_string() })?;
+            crate::checkpoint::save_training(&epoch_checkpoint(gan, dir, epoch), &*gan, &optimizers, json)?;
+        }
+        if out_of_time() {
+            break;
+        }
+    }
+    Ok(history)
+}
+
+/// Trains `gan` with the slide's settings for `seconds` of wall time on `images` (as many epochs
+/// as fit, the last one cut short): lesson 07 races the dense GAN and the DCGAN this way. Not
+/// repeatable to the iteration, since it depends on the machine's speed.
+pub fn train_for(gan: &mut Gan, images: &Matrix, seconds: f64, seed: u64) -> Result<GanHistory> {
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(CourseError::bad_config("seconds", format!("must be a positive number of seconds, got {seconds}")));
+    }
+    let config = GanFitConfig { max_seconds: Some(seconds), verbose: false, ..GanFitConfig::new(usize::MAX / 2).with_seed(seed) };
+    let codings = Noise::training(seed).codings(8, gan.codings_size());
+    train_gan(gan, images, &codings, &config)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summaries_match_the_book() {
+        let device = Device::flex();
+        let gan = GanConfig::new().init(&device).unwrap();
+        // Generator 30·100+100 + 100·150+150 + 150·784+784; discriminator 784·150+150 +
+        // 150·100+100 + 100+1.
+        assert_eq!(gan.generator.summary().total_params(), 136_634);
+        assert_eq!(gan.discriminator.summary().total_params(), 132_951);
+        let dcgan = DcganConfig::new().init(&device).unwrap();
+        let g = dcgan.generator.summary();
+        // Dense 633,472 + BN(128) 512 + ConvT 204,864 + BN(64) 256 + ConvT 1,601; 384 of the
+        // batch norms' are running averages.
+        assert_eq!((g.total_params(), g.trainable_params()), (840_705, 840_321));
+        assert_eq!(dcgan.discriminator.summary().total_params(), 1_664 + 204_928 + 6_273);
+        assert_eq!(dcgan.generator.output_shape(), Shape::Flat(784));
+    }
+
+    /// Phase 1 moves only the discriminator, phase 2 only the generator.
+    #[test]
+    fn each_phase_moves_only_its_network() {
+        let device = Device::flex().autodiff();
+        let mut gan = GanConfig::new().init(&device).unwrap();
+        let weights = |s: &Sequential| Matrix::from_tensor(match &s.layers[0] {
+            crate::sequential::Layer::Dense(d) => d.weight.val().detach(),
+            _ => unreachable!(),
+        });
+        let (g0, d0) = (weights(&gan.generator), weights(&gan.discriminator));
+        let real = crate::data::load_fashion_mnist_sample().unwrap().train.x.head(8);
+        let mut noise = Noise::training(1);
+        gan.discriminator_phase(&real, &optimizer(), &mut noise).unwrap();
+        let (g1, d1) = (weights(&gan.generator), weights(&gan.discriminator));
+        assert!(g1 == g0, "phase 1 must not move the generator");
+        assert!(d1 != d0, "phase 1 trains the discriminator");
+        gan.generator_phase(8, &optimizer(), &mut noise).unwrap();
+        assert!(weights(&gan.discriminator) == d1, "phase 2 must not move the discriminator");
+        assert!(weights(&gan.generator) != g1, "phase 2 trains the generator");
+    }
+}

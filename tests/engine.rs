@@ -1,0 +1,89 @@
+use course_lib::checkpoint::{load_checkpoint, load_or_train, save_checkpoint};
+use course_lib::data::load_fashion_mnist_sample;
+use course_lib::stacked_ae::{self, StackedAeConfig};
+use course_lib::train::{Data, OptimizerConfig, fit_resumable};
+use course_lib::training_device;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("course-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A checkpoint of another configuration is refused with both configurations named, and neither
+/// loading nor `load_or_train` touches the file.
+#[test]
+fn a_checkpoint_of_another_configuration_is_refused_and_kept() {
+    let dir = temp_dir("ckpt-config");
+    let path = dir.join("stacked.ckpt");
+    let device = training_device();
+    let wide = StackedAeConfig::new().with_codings(100).init(&device).unwrap();
+    save_checkpoint(&wide, &path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    let narrow = StackedAeConfig::new().init(&device).unwrap();
+    let err = load_checkpoint(&narrow, &path).unwrap_err().to_string();
+    assert!(err.contains("saved with codings = 100") && err.contains("this model has codings = 30"), "{err}");
+    let mut trained = false;
+    let result = load_or_train(narrow, &path, |m| {
+        trained = true;
+        Ok(m)
+    });
+    assert!(result.is_err() && !trained, "load_or_train must not train over a checkpoint it cannot load");
+    assert_eq!(std::fs::read(&path).unwrap(), before, "the file is untouched");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `fit_resumable` in two calls (one epoch, then resumed to three) ends where one call of three
+/// epochs does, Adam's moments and the shuffling included.
+#[test]
+fn a_resumed_fit_equals_an_uninterrupted_one() {
+    let dir = temp_dir("fit-resume");
+    let fashion = load_fashion_mnist_sample().unwrap();
+    let data = Data::autoencoder(&fashion.train.x);
+    let config = |epochs| stacked_ae::fit_config().with_optimizer(OptimizerConfig::adam(0.001)).with_epochs(epochs).with_verbose(false);
+    let device = training_device();
+    let mut straight = StackedAeConfig::new().init(&device).unwrap();
+    let h_straight = fit_resumable(&mut straight, data, None, &config(3), dir.join("straight.ckpt")).unwrap();
+    let mut first = StackedAeConfig::new().init(&device).unwrap();
+    fit_resumable(&mut first, data, None, &config(1), dir.join("resumed.ckpt")).unwrap();
+    let mut resumed = StackedAeConfig::new().init(&device).unwrap();
+    let h_resumed = fit_resumable(&mut resumed, data, None, &config(3), dir.join("resumed.ckpt")).unwrap();
+    assert_eq!(h_resumed.epochs, h_straight.epochs);
+    assert_eq!(resumed.predict(&fashion.valid.x).unwrap(), straight.predict(&fashion.valid.x).unwrap());
+    // Another learning rate is another run: refused, not silently mixed.
+    let mut other = StackedAeConfig::new().init(&device).unwrap();
+    let err = fit_resumable(&mut other, data, None, &config(4).with_optimizer(OptimizerConfig::adam(0.01)), dir.join("resumed.ckpt")).unwrap_err().to_string();
+    assert!(err.contains("other settings"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// A training process killed in the middle of its run, started again, ends with the same model
+/// as a process that was never interrupted.
+#[test]
+fn a_killed_training_process_resumes_to_the_same_model() {
+    let dir = temp_dir("kill-resume");
+    let bin = env!("CARGO_BIN_EXE_resumable-training");
+    let epochs = "6";
+    let run = |checkpoint: &std::path::Path| {
+        let out = Command::new(bin).arg(checkpoint).arg(epochs).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let straight = run(&dir.join("straight.ckpt"));
+
+    let killed = dir.join("killed.ckpt");
+    let mut child = Command::new(bin).arg(&killed).arg(epochs).stdout(Stdio::null()).spawn().unwrap();
+    let start = Instant::now();
+    while !killed.exists() && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the process was killed before it finished");
+    assert!(killed.exists(), "it had written its first checkpoint");
+    let resumed = run(&killed);
+    assert_eq!(resumed, straight);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
