@@ -1,83 +1,130 @@
 //! Training speed of the course's models on real Fashion-MNIST (lesson 01's linear autoencoder on
-//! its own toy 3-D data), against the slides' own tf.keras models in the same run:
-//! `cargo bench --bench train_speed` (or `./course bench`).
+//! its own toy 3-D data), against the references a reader would pick instead, in the same run:
+//! PyTorch (CPU, all cores; `scripts/torch_reference.py`) and the book's tf.keras (Keras 2 through
+//! `tf_keras`; `scripts/keras_reference.py`, with today's Keras 3 as a third column for the
+//! stacked autoencoder). `cargo bench --bench train_speed` (or `./course bench`).
 //!
-//! For each model and each CPU backend compiled in (flex always; ndarray and cpu with
-//! `--features course-lib/ndarray,course-lib/cpu`) it prints samples per second, the seconds a
-//! 55,000-image epoch takes (extrapolated from a fixed number of steps), and the fraction of the
-//! machine's peak arithmetic that is (the model's FLOPs per sample against a large matrix product
-//! measured in the same run). Then the same steps in tf.keras and the ratio of the epoch times.
-//! A benchmark, not a test: it asserts nothing.
+//! Every model is timed the way a user trains it: whole epochs of shuffled batches (the GANs'
+//! iterations of two phases), the model built and a warm-up run before the clock starts,
+//! validation excluded. It prints seconds per 55,000-image epoch for each, the course's ratio
+//! to each reference and the goal for it, and the fraction of the machine's peak arithmetic the
+//! course reaches (a 1024³ matrix product measured in the same run). A benchmark, not a test:
+//! it asserts nothing. `COURSE_BENCH_MODELS=conv_ae,vae` times only those.
 //!
-//! Adding a model is one entry in `models()`.
+//! Adding a model is one entry in `models()`, and one function in each reference script.
 
 use course_lib::data::{Matrix, generate_3d_data, load_fashion_mnist};
 use course_lib::device::{available_backends, device_named};
+use course_lib::gan::{DcganConfig, GanConfig, GanFitConfig, train_gan};
 use course_lib::prelude::*;
 use std::time::Instant;
 
 #[path = "reference.rs"]
 mod reference;
 
-/// Steps timed per model, after `WARMUP` steps.
+/// Steps timed per dense model (the convolutional ones run a fifth and a twentieth of it), after
+/// `WARMUP` steps.
 const STEPS: usize = 1000;
 const WARMUP: usize = 30;
+/// Images in an epoch, for the seconds-per-epoch figures.
+const EPOCH: f64 = 55_000.0;
+
+/// A model of the course, ready to train: `run(images)` trains on all of `images` once (an epoch
+/// of shuffled batches).
+type Runner = Box<dyn FnMut(&Matrix) -> Result<()>>;
 
 struct Model {
+    /// The name the reference scripts print.
     name: &'static str,
-    /// The name the Keras reference prints, if it runs this model.
-    keras: Option<&'static str>,
     batch: usize,
-    /// Dense layers as (inputs, outputs): the FLOPs of a training step are about three times the
-    /// forward pass's 2·inputs·outputs per layer (forward, and two products backward).
-    layers: &'static [(usize, usize)],
-    train: fn(&Matrix, &Device) -> Result<History>,
+    /// Divides `STEPS` (a convolutional step costs tens of milliseconds).
+    steps_divisor: usize,
+    /// Multiply-adds of one sample's forward pass: a training step is about three times that,
+    /// twice in FLOPs (a GAN iteration is counted from its networks' passes).
+    forward_macs: f64,
+    /// Goal as a ratio of the course's epoch time to PyTorch's.
+    goal: f64,
+    /// Builds the model on `device` (not timed).
+    build: fn(&Device) -> Result<Runner>,
 }
 
-const STACKED: &[(usize, usize)] = &[(784, 100), (100, 30), (30, 100), (100, 784)];
+fn fit_runner<M>(mut model: M, config: FitConfig) -> Runner
+where
+    M: TrainModel + 'static,
+{
+    Box::new(move |x: &Matrix| fit(&mut model, Data::autoencoder(x), None, &config).map(|_| ()))
+}
+
+fn gan_runner(mut gan: gan::Gan) -> Runner {
+    let codings = Noise::training(1).codings(4, gan.codings_size());
+    Box::new(move |x: &Matrix| train_gan(&mut gan, x, &codings, &GanFitConfig::new(1).with_verbose(false)).map(|_| ()))
+}
+
+const STACKED_MACS: f64 = 784.0 * 100.0 + 100.0 * 30.0 + 30.0 * 100.0 + 100.0 * 784.0;
 
 fn models() -> Vec<Model> {
     vec![
         Model {
-            // The lesson's own model and data: 3 → 2 → 3 on the toy 3-D points (as many as the
-            // images it is handed), MSE, SGD 0.1. Its arithmetic is nothing; what it measures is
-            // the fixed cost of a training step (tensors from host data, autodiff, optimizer).
-            name: "linear autoencoder (01)",
-            keras: Some("linear_ae"),
+            // The lesson's own model and data: 3 → 2 → 3 on the toy 3-D points, MSE, SGD 0.1. Its
+            // arithmetic is nothing; what it measures is the fixed cost of a training step.
+            name: "linear_ae",
             batch: 32,
-            layers: &[(3, 2), (2, 3)],
-            train: |x, device| {
-                let toy = generate_3d_data(x.rows, 0.1, 0.3, 0.1, 4);
-                let mut ae = LinearAeConfig::new().init(device)?;
-                let fit = linear_ae::fit_config(linear_ae::SLIDE_LEARNING_RATE).with_epochs(1).with_verbose(false);
-                ae.fit(Data::autoencoder(&toy), None, &fit)
-            },
+            steps_divisor: 1,
+            forward_macs: 12.0,
+            goal: 0.8,
+            build: |d| Ok(fit_runner(LinearAeConfig::new().init(d)?, linear_ae::fit_config(linear_ae::SLIDE_LEARNING_RATE).with_epochs(1).with_verbose(false))),
         },
         Model {
-            name: "stacked autoencoder (02)",
-            keras: Some("stacked_ae"),
+            name: "stacked_ae",
             batch: 32,
-            layers: STACKED,
-            train: |x, device| {
-                let mut ae = StackedAeConfig::new().init(device)?;
-                ae.fit(Data::autoencoder(x), None, &stacked_ae::fit_config().with_epochs(1).with_verbose(false))
-            },
+            steps_divisor: 1,
+            forward_macs: STACKED_MACS,
+            goal: 0.8,
+            build: |d| Ok(fit_runner(StackedAeConfig::new().init(d)?, stacked_ae::fit_config().with_epochs(1).with_verbose(false))),
         },
         Model {
-            name: "stacked autoencoder, tied (02)",
-            keras: None,
+            name: "conv_ae",
             batch: 32,
-            layers: STACKED,
-            train: |x, device| {
-                let mut ae = StackedAeConfig::new().init_tied(device)?;
-                ae.fit(Data::autoencoder(x), None, &stacked_ae::fit_config().with_epochs(1).with_verbose(false))
-            },
+            steps_divisor: 5,
+            // Encoder 112,896 + 903,168 + 903,168; decoder 165,888 + 225,792 + 28,224.
+            forward_macs: 2_339_136.0,
+            goal: 1.0,
+            build: |d| Ok(fit_runner(ConvAeConfig::new().init(d)?, conv_ae::fit_config().with_epochs(1).with_verbose(false))),
+        },
+        Model {
+            name: "denoising_ae",
+            batch: 32,
+            steps_divisor: 1,
+            forward_macs: STACKED_MACS,
+            goal: 0.8,
+            build: |d| Ok(fit_runner(DenoisingAeConfig::new().init(d)?, denoising_ae::fit_config().with_epochs(1).with_verbose(false))),
+        },
+        Model {
+            name: "vae",
+            batch: 128,
+            steps_divisor: 4,
+            forward_macs: 784.0 * 150.0 + 150.0 * 100.0 + 2.0 * 100.0 * 10.0 + 10.0 * 100.0 + 100.0 * 150.0 + 150.0 * 784.0,
+            goal: 0.8,
+            build: |d| Ok(fit_runner(VaeConfig::new().init(d)?, vae::fit_config().with_epochs(1).with_verbose(false))),
+        },
+        Model {
+            name: "dense_gan",
+            batch: 32,
+            steps_divisor: 5,
+            // Per real image: G for two fakes, D on two images in phase 1, G and D in phase 2.
+            forward_macs: 2.0 * 136_000.0 + 3.0 * 132_700.0,
+            goal: 0.8,
+            build: |d| Ok(gan_runner(GanConfig::new().init(d)?)),
+        },
+        Model {
+            name: "dcgan",
+            batch: 32,
+            steps_divisor: 20,
+            forward_macs: 2.0 * 10_960_000.0 + 3.0 * 10_320_000.0,
+            goal: 1.0,
+            build: |d| Ok(gan_runner(DcganConfig::new().init(d)?)),
         },
     ]
-}
-
-fn flops_per_sample(layers: &[(usize, usize)]) -> f64 {
-    3.0 * layers.iter().map(|&(i, o)| 2.0 * i as f64 * o as f64).sum::<f64>()
 }
 
 /// FLOP/s of a 1024³ matrix product on `device`, the best of three.
@@ -95,62 +142,87 @@ fn peak_flops(device: &Device) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Samples per second of `model` on `device`.
-fn samples_per_second(model: &Model, x: &Matrix, device: &Device) -> Result<f64> {
-    (model.train)(&x.head(WARMUP * model.batch), device)?;
-    let data = x.head(STEPS * model.batch);
+/// Samples per second of `model` on `device`: the model built, a warm-up, then the timed steps.
+fn samples_per_second(model: &Model, images: &Matrix, device: &Device) -> Result<f64> {
+    let steps = (STEPS / model.steps_divisor).max(10);
+    let data = if model.name == "linear_ae" { generate_3d_data(steps * model.batch, 0.1, 0.3, 0.1, 4) } else { images.head(steps * model.batch) };
+    let warmup = if model.name == "linear_ae" { data.head(WARMUP * model.batch) } else { images.head((WARMUP / model.steps_divisor).max(2) * model.batch) };
+    let mut run = (model.build)(device)?;
+    run(&warmup)?;
     let start = Instant::now();
-    (model.train)(&data, device)?;
+    run(&data)?;
     Ok(data.rows as f64 / start.elapsed().as_secs_f64())
 }
 
 fn main() -> Result<()> {
+    let only: Vec<String> = std::env::var("COURSE_BENCH_MODELS").map(|v| v.split(',').map(str::to_owned).collect()).unwrap_or_default();
+    let chosen: Vec<Model> = models().into_iter().filter(|m| only.is_empty() || only.iter().any(|o| o == m.name)).collect();
     let fashion = load_fashion_mnist()?;
-    let x = fashion.train.x.head(STEPS * 128);
-    let mut ours = Vec::new();
+    let images = fashion.train.x;
+    let mut ours: Vec<(&'static str, f64, f64)> = Vec::new();
     for backend in available_backends() {
         let device = device_named(backend)?;
         let peak = peak_flops(&device);
-        println!("backend {backend}: peak (1024³ matmul) {:.1} GFLOP/s", peak / 1e9);
-        for model in models() {
-            let per_second = samples_per_second(&model, &x, &device.clone().autodiff())?;
-            let flops = flops_per_sample(model.layers) * per_second;
+        println!("course, backend {backend}: peak (1024³ matmul) {:.1} GFLOP/s", peak / 1e9);
+        for model in &chosen {
+            let per_second = samples_per_second(model, &images, &device.clone().autodiff())?;
+            let flops = 6.0 * model.forward_macs * per_second;
             println!(
-                "  {:<34} batch {:>3}: {per_second:>8.0} samples/s, {:>6.2} s per 55,000-image epoch, {:>5.1} GFLOP/s = {:>4.1}% of peak",
+                "  {:<14} batch {:>3}: {per_second:>9.0} samples/s, {:>7.2} s per 55,000-image epoch, {:>5.1} GFLOP/s = {:>4.1}% of peak",
                 model.name,
                 model.batch,
-                55_000.0 / per_second,
+                EPOCH / per_second,
                 flops / 1e9,
                 100.0 * flops / peak
             );
             if backend == "flex" {
-                ours.push((model.keras, per_second));
+                ours.push((model.name, per_second, model.goal));
             }
         }
     }
-    println!("tf.keras reference, the same steps:");
-    match reference::run("keras_reference.py", &[STEPS.to_string(), WARMUP.to_string()]) {
-        Ok(text) => {
-            for line in text.lines() {
-                println!("  {line}");
-            }
-            for (keras, per_second) in ours {
-                let Some(name) = keras else { continue };
-                let keras_rate = text
-                    .lines()
-                    .find(|l| l.split_whitespace().nth(1) == Some(name))
-                    .and_then(|l| reference::field(l, "samples_per_second"));
-                if let Some(k) = keras_rate {
-                    println!(
-                        "  {name}: course {:.2} s vs tf.keras {:.2} s per epoch, ratio {:.3}",
-                        55_000.0 / per_second,
-                        55_000.0 / k,
-                        k / per_second
-                    );
+    let names: Vec<String> = chosen.iter().map(|m| m.name.to_owned()).collect();
+    let mut args = vec![STEPS.to_string(), WARMUP.to_string()];
+    args.extend(names.iter().cloned());
+    let mut references: Vec<(&str, String)> = Vec::new();
+    for (label, script, extra) in [
+        ("PyTorch", "torch_reference.py", vec![]),
+        ("tf.keras 2", "keras_reference.py", vec![]),
+        ("Keras 3", "keras_reference.py", vec!["--keras3".to_owned()]),
+    ] {
+        let mut a = args.clone();
+        if label == "Keras 3" {
+            // Keras 3 is the slowest and only a third column: the stacked autoencoder only.
+            a.truncate(2);
+            a.push("stacked_ae".to_owned());
+        }
+        a.extend(extra);
+        println!("{label} reference, the same steps:");
+        match reference::run(script, &a) {
+            Ok(text) => {
+                for line in text.lines() {
+                    println!("  {line}");
                 }
+                references.push((label, text));
+            }
+            Err(err) => println!("  {label} run failed: {err}"),
+        }
+    }
+    println!("\nseconds per 55,000-image epoch (ratio = course / reference; goal is against PyTorch):");
+    print!("  {:<14} {:>8}", "model", "course");
+    for (label, _) in &references {
+        print!(" {label:>11} {:>7}", "ratio");
+    }
+    println!(" {:>6}", "goal");
+    for (name, per_second, goal) in ours {
+        print!("  {name:<14} {:>8.2}", EPOCH / per_second);
+        for (_, text) in &references {
+            let rate = text.lines().find(|l| l.split_whitespace().nth(1) == Some(name)).and_then(|l| reference::field(l, "samples_per_second"));
+            match rate {
+                Some(r) => print!(" {:>11.2} {:>7.3}", EPOCH / r, r / per_second),
+                None => print!(" {:>11} {:>7}", "-", "-"),
             }
         }
-        Err(err) => println!("  tf.keras run failed: {err}"),
+        println!(" {goal:>6.1}");
     }
     Ok(())
 }

@@ -1,28 +1,42 @@
 """The slides' own tf.keras models, timed the way `cargo bench --bench train_speed` times the
-course's: the same Fashion-MNIST images, the same batch size, a fixed number of steps after a
-warm-up. Run by the benchmark (which makes the virtual environment with pip on first use).
+course's: the same Fashion-MNIST images, the same batch size, whole epochs of shuffled batches
+after a warm-up, validation excluded. The autoencoders train with `model.fit`, the GANs with the
+book's loop of two `train_on_batch` calls.
 
-Usage: keras_reference.py STEPS WARMUP
-Prints one line per model: `keras <name> batch=<b> samples_per_second=<s>`.
+By default this is the Keras the book was written for: Keras 2, through `tf_keras` and
+TF_USE_LEGACY_KERAS=1. With `--keras3` it is today's `tensorflow.keras` (Keras 3).
+
+Usage: keras_reference.py STEPS WARMUP [--keras3] [MODEL ...]
+Prints one line per model: `<keras|keras3> <name> batch=<b> samples_per_second=<s>`.
 """
 import gzip
 import os
 import sys
 import time
 
+KERAS3 = "--keras3" in sys.argv
+ARGS = [a for a in sys.argv[1:] if a != "--keras3"]
+STEPS, WARMUP = int(ARGS[0]), int(ARGS[1])
+ONLY = set(ARGS[2:])
+if not KERAS3:
+    os.environ["TF_USE_LEGACY_KERAS"] = "1"
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from tensorflow import keras  # noqa: E402
 
-STEPS, WARMUP = int(sys.argv[1]), int(sys.argv[2])
+if KERAS3:
+    from tensorflow import keras  # noqa: E402
+else:
+    import tf_keras as keras  # noqa: E402
+
+LABEL = "keras3" if KERAS3 else "keras"
 DATA = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 
 
 def load_images():
     with gzip.open(os.path.join(DATA, "train-images-idx3-ubyte.gz")) as f:
         raw = np.frombuffer(f.read(), dtype=np.uint8, offset=16)
-    return (raw.reshape(-1, 28, 28) / 255.0).astype(np.float32)
+    return (raw.reshape(-1, 28, 28) / 255.0).astype(np.float32)[:55_000]
 
 
 def toy_3d_data(m, w1=0.1, w2=0.3, noise=0.1, seed=4):
@@ -36,46 +50,186 @@ def toy_3d_data(m, w1=0.1, w2=0.3, noise=0.1, seed=4):
     return (x - x.mean(axis=0)).astype(np.float32)
 
 
+def dense_ae(first=None):
+    encoder = [keras.layers.Flatten(input_shape=[28, 28])]
+    if first is not None:
+        encoder.append(first)
+    encoder += [keras.layers.Dense(100, activation="selu"), keras.layers.Dense(30, activation="selu")]
+    decoder = [
+        keras.layers.Dense(100, activation="selu", input_shape=[30]),
+        keras.layers.Dense(28 * 28, activation="sigmoid"),
+        keras.layers.Reshape([28, 28]),
+    ]
+    return keras.models.Sequential([keras.models.Sequential(encoder), keras.models.Sequential(decoder)])
+
+
 def linear_ae():
-    encoder = keras.models.Sequential([keras.layers.Dense(2, input_shape=[3])])
-    decoder = keras.models.Sequential([keras.layers.Dense(3, input_shape=[2])])
-    model = keras.models.Sequential([encoder, decoder])
+    model = keras.models.Sequential([keras.layers.Dense(2, input_shape=[3]), keras.layers.Dense(3)])
     model.compile(loss="mse", optimizer=keras.optimizers.SGD(learning_rate=0.1))
     return model
 
 
 def stacked_ae():
-    encoder = keras.models.Sequential([
-        keras.layers.Flatten(input_shape=[28, 28]),
-        keras.layers.Dense(100, activation="selu"),
-        keras.layers.Dense(30, activation="selu"),
-    ])
-    decoder = keras.models.Sequential([
-        keras.layers.Dense(100, activation="selu", input_shape=[30]),
-        keras.layers.Dense(28 * 28, activation="sigmoid"),
-        keras.layers.Reshape([28, 28]),
-    ])
-    model = keras.models.Sequential([encoder, decoder])
+    model = dense_ae()
     model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=1.5))
     return model
 
 
-def time_model(name, build, x, batch):
+def denoising_ae():
+    model = dense_ae(keras.layers.GaussianNoise(0.2))
+    model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=1.0))
+    return model
+
+
+def conv_ae():
+    encoder = keras.models.Sequential([
+        keras.layers.Reshape([28, 28, 1], input_shape=[28, 28]),
+        keras.layers.Conv2D(16, kernel_size=3, padding="same", activation="selu"),
+        keras.layers.MaxPool2D(pool_size=2),
+        keras.layers.Conv2D(32, kernel_size=3, padding="same", activation="selu"),
+        keras.layers.MaxPool2D(pool_size=2),
+        keras.layers.Conv2D(64, kernel_size=3, padding="same", activation="selu"),
+        keras.layers.MaxPool2D(pool_size=2),
+    ])
+    decoder = keras.models.Sequential([
+        keras.layers.Conv2DTranspose(32, kernel_size=3, strides=2, padding="valid", activation="selu", input_shape=[3, 3, 64]),
+        keras.layers.Conv2DTranspose(16, kernel_size=3, strides=2, padding="same", activation="selu"),
+        keras.layers.Conv2DTranspose(1, kernel_size=3, strides=2, padding="same", activation="sigmoid"),
+        keras.layers.Reshape([28, 28]),
+    ])
+    model = keras.models.Sequential([encoder, decoder])
+    model.compile(loss="binary_crossentropy", optimizer=keras.optimizers.SGD(learning_rate=1.0))
+    return model
+
+
+class Sampling(keras.layers.Layer):
+    def call(self, inputs):
+        mean, log_var = inputs
+        return tf.random.normal(tf.shape(log_var)) * tf.exp(log_var / 2) + mean
+
+
+class LatentLoss(keras.layers.Layer):
+    """The book's `add_loss(K.mean(latent_loss) / 784.)`, as a layer (Keras 3 needs it so)."""
+
+    def call(self, inputs):
+        mean, log_var = inputs
+        latent = -0.5 * tf.reduce_sum(1 + log_var - tf.exp(log_var) - tf.square(mean), axis=-1)
+        self.add_loss(tf.reduce_mean(latent) / 784.0)
+        return mean
+
+
+def vae():
+    inputs = keras.layers.Input(shape=[28, 28])
+    z = keras.layers.Flatten()(inputs)
+    z = keras.layers.Dense(150, activation="selu")(z)
+    z = keras.layers.Dense(100, activation="selu")(z)
+    mean = keras.layers.Dense(10)(z)
+    log_var = keras.layers.Dense(10)(z)
+    mean = LatentLoss()([mean, log_var])
+    codings = Sampling()([mean, log_var])
+    x = keras.layers.Dense(100, activation="selu")(codings)
+    x = keras.layers.Dense(150, activation="selu")(x)
+    x = keras.layers.Dense(28 * 28, activation="sigmoid")(x)
+    outputs = keras.layers.Reshape([28, 28])(x)
+    model = keras.models.Model(inputs=[inputs], outputs=[outputs])
+    model.compile(loss="binary_crossentropy", optimizer="rmsprop")
+    return model
+
+
+def time_fit(name, build, x, batch, steps, warmup):
     model = build()
-    model.fit(x[: WARMUP * batch], x[: WARMUP * batch], batch_size=batch, epochs=1, verbose=0)
-    data = x[: STEPS * batch]
+    model.fit(x[: warmup * batch], x[: warmup * batch], batch_size=batch, epochs=1, verbose=0)
+    data = x[: steps * batch]
     start = time.perf_counter()
     model.fit(data, data, batch_size=batch, epochs=1, verbose=0, shuffle=True)
     seconds = time.perf_counter() - start
-    print(f"keras {name} batch={batch} samples_per_second={len(data) / seconds:.1f}", flush=True)
+    print(f"{LABEL} {name} batch={batch} samples_per_second={len(data) / seconds:.1f}", flush=True)
+
+
+def gan_models(name):
+    if name == "dense_gan":
+        codings = 30
+        generator = keras.models.Sequential([
+            keras.layers.Dense(100, activation="selu", input_shape=[codings]),
+            keras.layers.Dense(150, activation="selu"),
+            keras.layers.Dense(28 * 28, activation="sigmoid"),
+            keras.layers.Reshape([28, 28]),
+        ])
+        discriminator = keras.models.Sequential([
+            keras.layers.Flatten(input_shape=[28, 28]),
+            keras.layers.Dense(150, activation="selu"),
+            keras.layers.Dense(100, activation="selu"),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ])
+    else:
+        codings = 100
+        generator = keras.models.Sequential([
+            keras.layers.Dense(7 * 7 * 128, input_shape=[codings]),
+            keras.layers.Reshape([7, 7, 128]),
+            keras.layers.BatchNormalization(),
+            keras.layers.Conv2DTranspose(64, kernel_size=5, strides=2, padding="same", activation="selu"),
+            keras.layers.BatchNormalization(),
+            keras.layers.Conv2DTranspose(1, kernel_size=5, strides=2, padding="same", activation="tanh"),
+            keras.layers.Reshape([28, 28]),
+        ])
+        discriminator = keras.models.Sequential([
+            keras.layers.Reshape([28, 28, 1], input_shape=[28, 28]),
+            keras.layers.Conv2D(64, kernel_size=5, strides=2, padding="same", activation=keras.layers.LeakyReLU(0.2)),
+            keras.layers.Dropout(0.4),
+            keras.layers.Conv2D(128, kernel_size=5, strides=2, padding="same", activation=keras.layers.LeakyReLU(0.2)),
+            keras.layers.Dropout(0.4),
+            keras.layers.Flatten(),
+            keras.layers.Dense(1, activation="sigmoid"),
+        ])
+    gan = keras.models.Sequential([generator, discriminator])
+    discriminator.compile(loss="binary_crossentropy", optimizer="rmsprop")
+    discriminator.trainable = False
+    gan.compile(loss="binary_crossentropy", optimizer="rmsprop")
+    return generator, discriminator, gan, codings
+
+
+def time_gan(name, x, steps, warmup):
+    """The book's `train_gan`, iteration by iteration."""
+    generator, discriminator, gan, codings = gan_models(name)
+    batch = 32
+    y1 = tf.constant([[0.0]] * batch + [[1.0]] * batch)
+    y2 = tf.constant([[1.0]] * batch)
+
+    def iteration(real):
+        noise = tf.random.normal(shape=[batch, codings])
+        fake = generator(noise)
+        discriminator.trainable = True
+        discriminator.train_on_batch(tf.concat([fake, real], axis=0), y1)
+        noise = tf.random.normal(shape=[batch, codings])
+        discriminator.trainable = False
+        gan.train_on_batch(noise, y2)
+
+    for i in range(warmup):
+        iteration(x[i * batch:(i + 1) * batch])
+    order = np.random.permutation(len(x))
+    start = time.perf_counter()
+    for i in range(steps):
+        iteration(x[order[i * batch:(i + 1) * batch]])
+    seconds = time.perf_counter() - start
+    print(f"{LABEL} {name} batch={batch} samples_per_second={steps * batch / seconds:.1f}", flush=True)
 
 
 def main():
     tf.random.set_seed(42)
     x = load_images()
-    print(f"keras version={tf.__version__} threads={tf.config.threading.get_intra_op_parallelism_threads()}", flush=True)
-    time_model("linear_ae", linear_ae, toy_3d_data(STEPS * 32), 32)
-    time_model("stacked_ae", stacked_ae, x, 32)
+    print(f"{LABEL} version={tf.__version__} keras={keras.__version__} threads={tf.config.threading.get_intra_op_parallelism_threads()}", flush=True)
+    runs = [
+        ("linear_ae", lambda: time_fit("linear_ae", linear_ae, toy_3d_data(STEPS * 32), 32, STEPS, WARMUP)),
+        ("stacked_ae", lambda: time_fit("stacked_ae", stacked_ae, x, 32, STEPS, WARMUP)),
+        ("conv_ae", lambda: time_fit("conv_ae", conv_ae, x, 32, max(STEPS // 5, 10), WARMUP)),
+        ("denoising_ae", lambda: time_fit("denoising_ae", denoising_ae, x, 32, STEPS, WARMUP)),
+        ("vae", lambda: time_fit("vae", vae, x, 128, min(STEPS, 429), WARMUP)),
+        ("dense_gan", lambda: time_gan("dense_gan", x, max(STEPS // 5, 10), 5)),
+        ("dcgan", lambda: time_gan("dcgan", x * 2 - 1, max(STEPS // 20, 10), 2)),
+    ]
+    for name, run in runs:
+        if not ONLY or name in ONLY:
+            run()
 
 
 if __name__ == "__main__":

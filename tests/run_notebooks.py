@@ -45,7 +45,12 @@ def run(path):
         print(f"  cell {index:2d} {seconds:>9}  {first_line[:70]}")
         for output in cell.get("outputs", []):
             text = output.get("text", "") if output.output_type == "stream" else ""
-            if output.output_type == "error" or "panicked at" in text:
+            # A cell whose `?` meets an Err prints the error to stderr (evcxr shows no error
+            # output for it) and loses the cell's variables: that fails too. The library's own
+            # notices on stderr start with "warning:".
+            stderr = output.output_type == "stream" and output.get("name") == "stderr"
+            failed_call = stderr and any(line.strip() and not line.startswith("warning:") for line in text.splitlines())
+            if output.output_type == "error" or "panicked at" in text or failed_call:
                 detail = "\n".join(output.get("traceback", [])) or output.get("evalue", "") or text
                 detail = re.sub(r"\x1b\[[0-9;]*m", "", detail)  # the kernel colours its errors
                 failures.append(f"{path.name}, cell {index}:\n{cell.source}\n--- error ---\n{detail}")

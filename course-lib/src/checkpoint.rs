@@ -55,14 +55,27 @@ impl Description {
     }
 
     /// A file name that says what the checkpoint holds: `stacked_ae-codings30` and so on (the
-    /// kind and the settings that are numbers or short words).
+    /// kind and the settings that are numbers or short words). When some settings do not fit in
+    /// a name (a `Sequential`'s layers), a short hash of all of them follows, so that two
+    /// configurations never share a file.
     pub fn file_stem(&self) -> String {
         let mut stem = self.model.clone();
+        let mut all_shown = true;
         for (key, value) in &self.settings {
             let short: String = value.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
             if !short.is_empty() && short.len() <= 12 && !key.contains('.') && !key.contains(' ') {
                 stem.push_str(&format!("-{key}{short}"));
+            } else {
+                all_shown = false;
             }
+        }
+        if !all_shown {
+            // FNV-1a: stable across runs and platforms, unlike std's hasher.
+            let mut hash: u32 = 0x811c_9dc5;
+            for byte in self.settings.iter().flat_map(|(k, v)| k.bytes().chain([0]).chain(v.bytes()).chain([0])) {
+                hash = (hash ^ byte as u32).wrapping_mul(0x0100_0193);
+            }
+            stem.push_str(&format!("-{hash:08x}"));
         }
         stem
     }

@@ -247,6 +247,22 @@ pub fn search_dirs() -> Vec<PathBuf> {
 /// Used by every lesson from 02 on. When no directory has the files, the error lists every place
 /// searched and the command that installs the data.
 pub fn load_fashion_mnist() -> Result<FashionMnist> {
+    // A directory the student named is obeyed: if it holds no data, say so rather than load the
+    // data from somewhere else without a word.
+    if let Some(dir) = std::env::var_os(DATA_DIR_ENV).map(PathBuf::from) {
+        if find_file(&dir, TRAIN_IMAGES).is_none() {
+            let problem = if dir.is_dir() { "has no train-images-idx3-ubyte(.gz) in it" } else { "does not exist" };
+            return Err(CourseError::bad_config(
+                DATA_DIR_ENV,
+                format!(
+                    "it is set to {}, which {problem}. Point it at the folder with the four Fashion-MNIST \
+                     files, or unset it to use the installed data ({DEBIAN_DATA_DIR}).",
+                    dir.display()
+                ),
+            ));
+        }
+        return load_fashion_mnist_from(&dir);
+    }
     let searched = search_dirs();
     for dir in &searched {
         if find_file(dir, TRAIN_IMAGES).is_some() {

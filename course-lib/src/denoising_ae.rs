@@ -102,7 +102,11 @@ impl DenoisingAeConfig {
         };
         let encoder = input.dense(self.hidden, Activation::Selu).dense(self.codings, Activation::Selu).build()?;
         let decoder = dense_decoder("denoising_decoder", self.codings, self.hidden, self.seed, device)?;
-        Autoencoder::new("denoising_ae", encoder, decoder)
+        let name = match self.corruption {
+            Corruption::Gaussian(s) => format!("denoising_ae_gaussian{s}"),
+            Corruption::Dropout(r) => format!("denoising_ae_dropout{r}"),
+        };
+        Autoencoder::new(&name, encoder, decoder)
     }
 }
 
@@ -266,7 +270,12 @@ impl SparseAeConfig {
         }
         .build()?;
         let decoder = dense_decoder("sparse_decoder", self.codings, self.hidden, self.seed, device)?;
-        Autoencoder::new("sparse_ae", encoder, decoder)
+        let name = match self.sparsity {
+            Sparsity::None => "sparse_ae_none".to_owned(),
+            Sparsity::L1(_) => "sparse_ae_l1".to_owned(),
+            Sparsity::Kl { .. } => "sparse_ae_kl".to_owned(),
+        };
+        Autoencoder::new(&name, encoder, decoder)
     }
 }
 

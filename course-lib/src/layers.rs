@@ -40,7 +40,7 @@ impl Activation {
     pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
         match self {
             Activation::Linear => x,
-            Activation::Selu => activation::selu(x),
+            Activation::Selu => selu(x),
             Activation::Sigmoid => activation::sigmoid(x),
             Activation::Relu => activation::relu(x),
             Activation::LeakyRelu(slope) => activation::leaky_relu(x, slope as f64),
@@ -61,6 +61,21 @@ impl Activation {
             Activation::Softmax => "softmax",
         }
     }
+}
+
+/// SELU, λ·(max(x, 0) + α·(e^min(x, 0) − 1)) (Klambauer et al., NeurIPS 2017), written so that
+/// the exponential only ever sees x ≤ 0.
+///
+/// Why not burn's `activation::selu`: it computes e^x for every element and keeps it where
+/// x < 0; for x > 88, e^x is infinite, and its backward pass multiplies that infinity by the zero
+/// gradient of the branch not taken, which gives NaN. Lesson 07's GAN reached such
+/// pre-activations after a few epochs and every weight turned to NaN.
+pub fn selu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    const ALPHA: f64 = 1.673_263_242_354_377_3;
+    const LAMBDA: f64 = 1.050_700_987_355_480_5;
+    let positive = x.clone().clamp_min(0.0);
+    let negative = x.clamp_max(0.0).exp().sub_scalar(1.0).mul_scalar(ALPHA);
+    (positive + negative).mul_scalar(LAMBDA)
 }
 
 /// Keras's Glorot-uniform initial weights: uniform in ±√(6 / (fan_in + fan_out)), drawn from `rng`
@@ -87,12 +102,30 @@ pub struct Dense {
     /// Applied after the affine map.
     #[module(skip)]
     pub activation: Activation,
+    /// A constant the weights are multiplied by when used: 1, except for ProGAN's equalized
+    /// learning rate (lesson 08), where the stored weights are N(0, 1) and the gain is He's
+    /// √(2 / inputs), so that every weight learns at the same pace whatever its layer's size.
+    #[module(skip)]
+    pub gain: f32,
 }
 
 impl Dense {
     /// A layer from `inputs` to `units` with Keras's initialisation, drawn from `rng`.
     pub fn new(inputs: usize, units: usize, activation: Activation, rng: &mut Rng, device: &Device) -> Dense {
-        Dense { weight: glorot_uniform([inputs, units], inputs, units, rng, device), bias: zeros(units, device), activation }
+        Dense { weight: glorot_uniform([inputs, units], inputs, units, rng, device), bias: zeros(units, device), activation, gain: 1.0 }
+    }
+
+    /// ProGAN's equalized-learning-rate layer (Karras et al., ICLR 2018): N(0, 1) weights, scaled
+    /// at run time by √(2 / inputs).
+    pub fn equalized(inputs: usize, units: usize, activation: Activation, rng: &mut Rng, device: &Device) -> Dense {
+        let mut weights = vec![0.0f32; inputs * units];
+        rng.fill_normal(&mut weights);
+        Dense {
+            weight: Param::from_data(TensorData::new(weights, [inputs, units]), device),
+            bias: zeros(units, device),
+            activation,
+            gain: (2.0 / inputs.max(1) as f32).sqrt(),
+        }
     }
 
     /// Number of inputs.
@@ -116,7 +149,8 @@ impl Dense {
     /// # Shapes
     /// `[batch, inputs]` → `[batch, units]`
     pub fn affine(&self, x: Tensor<2>) -> Tensor<2> {
-        burn::tensor::module::linear(x, self.weight.val(), Some(self.bias.val()))
+        let weight = if self.gain == 1.0 { self.weight.val() } else { self.weight.val().mul_scalar(self.gain) };
+        burn::tensor::module::linear(x, weight, Some(self.bias.val()))
     }
 }
 
@@ -440,6 +474,20 @@ impl GaussianNoise {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// SELU has finite values and gradients even far out, where burn's gives NaN gradients.
+    #[test]
+    fn selu_is_finite_far_out() {
+        let device = Device::flex().autodiff();
+        let x = Tensor::<1>::from_data(TensorData::new(vec![-200.0f32, -1.0, 0.0, 1.0, 200.0], [5]), &device).require_grad();
+        let y = selu(x.clone());
+        let values = y.clone().into_data().to_vec::<f32>().unwrap();
+        let grads = y.sum().backward();
+        let g = x.grad(&grads).unwrap().into_data().to_vec::<f32>().unwrap();
+        assert!(values.iter().chain(&g).all(|v| v.is_finite()), "{values:?} {g:?}");
+        assert!((values[3] - 1.050_700_9).abs() < 1e-6 && (values[1] + 1.111_330_7).abs() < 1e-5);
+        assert!((g[4] - 1.050_700_9).abs() < 1e-6 && g[0].abs() < 1e-6);
+    }
 
     #[test]
     fn dense_starts_like_keras() {

@@ -22,11 +22,13 @@ pub mod embedding;
 pub mod error;
 pub mod gan;
 pub mod intro;
+pub mod kernel;
 pub mod layers;
 pub mod linalg;
 pub mod linear_ae;
 pub mod loss;
 pub mod mode;
+pub mod mode_collapse;
 pub mod plot;
 pub mod rng;
 pub mod sequential;
@@ -67,8 +69,11 @@ pub mod prelude {
     };
     pub use crate::gan::{DcganConfig, GanConfig};
     pub use crate::vae::VaeConfig;
-    pub use crate::{checkpoint, conv_ae, denoising_ae, embedding, gan, intro, layers, linear_ae, stacked_ae, vae};
+    pub use crate::{checkpoint, conv_ae, denoising_ae, embedding, gan, intro, layers, linear_ae, mode_collapse, stacked_ae, vae};
     pub use crate::embedding::{QualityTable, TsneConfig};
-    pub use burn::module::Module;
+    pub use burn::module::{Module, Param};
     pub use burn::tensor::{Device, Tensor};
+    // `#[derive(Module)]` in a cell expands to `burn::module::...` paths: with `burn` in scope a
+    // student's own model compiles without a dependency of its own.
+    pub use burn;
 }

@@ -28,6 +28,11 @@ pub enum Loss {
     BinaryCrossEntropy,
     /// `"sparse_categorical_crossentropy"` on class probabilities and integer labels.
     SparseCategoricalCrossEntropy,
+    /// The Wasserstein loss of a WGAN critic (Arjovsky et al., ICML 2017): the mean of
+    /// `target · output` over the batch, with target +1 for the samples whose score should go
+    /// down (fakes, for the critic) and −1 for those whose score should go up. The output is a
+    /// score, not a probability (no activation).
+    Wasserstein,
 }
 
 /// A metric reported next to the loss (Keras's `metrics=`).
@@ -90,6 +95,7 @@ impl Loss {
             Loss::Mse => "mse",
             Loss::BinaryCrossEntropy => "binary_crossentropy",
             Loss::SparseCategoricalCrossEntropy => "sparse_categorical_crossentropy",
+            Loss::Wasserstein => "wasserstein",
         }
     }
 
@@ -141,6 +147,25 @@ impl Loss {
                 };
                 sum = loss_sum;
                 metric_sums.fill(matches as f64 / cols as f64);
+            }
+            (Loss::Wasserstein, BatchTarget::Values(y)) => {
+                check_values(y.len(), z.len(), cols)?;
+                if !metrics.is_empty() {
+                    return Err(CourseError::bad_config("metrics", "the Wasserstein loss has no metrics; leave them out"));
+                }
+                if activation != Activation::Linear {
+                    return Err(CourseError::bad_config(
+                        "loss",
+                        format!("the Wasserstein loss reads a score, but the model ends with {}; give its last layer no activation", activation.name()),
+                    ));
+                }
+                let scale = 1.0 / rows.max(1) as f64;
+                for (k, (&zk, &yk)) in z.iter().zip(y).enumerate() {
+                    sum += zk as f64 * yk as f64;
+                    if let Some(g) = grad.get_mut(k) {
+                        *g = (yk as f64 * scale) as f32;
+                    }
+                }
             }
             (Loss::SparseCategoricalCrossEntropy, BatchTarget::Labels(labels)) => {
                 if labels.len() != rows {
@@ -208,9 +233,9 @@ impl Loss {
                 ));
             }
         }
-        let count = match target {
-            BatchTarget::Values(_) => z.len(),
-            BatchTarget::Labels(_) => rows,
+        let count = match (self, target) {
+            (Loss::Wasserstein, _) | (_, BatchTarget::Labels(_)) => rows,
+            (_, BatchTarget::Values(_)) => z.len(),
         };
         Ok(BatchLoss {
             value: sum / count.max(1) as f64,

@@ -463,6 +463,46 @@ pub fn compare_histories(runs: &[(&str, &History)], series: &str) -> Result<Figu
     line_chart(series, "epoch", series, &curves)
 }
 
+/// A heat map of `rows` (one row per epoch, say, one value in [0, 1] per column), darker for
+/// larger values, the columns labelled by `columns` and the rows numbered from 1. Lesson 08's
+/// class histograms over the epochs.
+pub fn heatmap(rows: &[Vec<f64>], columns: &[&str], title: &str, row_label: &str, value_label: &str) -> Result<Figure> {
+    let cols = columns.len();
+    if rows.is_empty() || cols == 0 || rows.iter().any(|r| r.len() != cols) {
+        return Err(CourseError::shape("heatmap", format!("rows of {cols} values, one per column label"), format!("{} rows", rows.len())));
+    }
+    let (left, top, cell_w) = (70i32, 40i32, 64i32);
+    let cell_h = (360 / rows.len() as i32).clamp(6, 28);
+    let width = (left + cell_w * cols as i32 + 20) as u32;
+    let height = (top + cell_h * rows.len() as i32 + 110) as u32;
+    let max = rows.iter().flatten().copied().filter(|v| v.is_finite()).fold(0.0f64, f64::max).max(1e-12);
+    svg_figure((width, height), |root| {
+        let font = ("sans-serif", 13).into_font();
+        root.draw(&Text::new(title.to_owned(), (left, 12), ("sans-serif", 16).into_font())).map_err(plot_err)?;
+        for (r, row) in rows.iter().enumerate() {
+            let y = top + r as i32 * cell_h;
+            if rows.len() <= 30 || (r + 1) % 5 == 0 || r == 0 {
+                root.draw(&Text::new(format!("{}", r + 1), (left - 28, y + cell_h / 2 - 6), font.clone())).map_err(plot_err)?;
+            }
+            for (c, &v) in row.iter().enumerate() {
+                let shade = (v / max).clamp(0.0, 1.0);
+                let color = RGBColor((255.0 - 224.0 * shade) as u8, (255.0 - 136.0 * shade) as u8, (255.0 - 75.0 * shade) as u8);
+                let x = left + c as i32 * cell_w;
+                root.draw(&Rectangle::new([(x, y), (x + cell_w - 1, y + cell_h - 1)], color.filled())).map_err(plot_err)?;
+            }
+        }
+        let bottom = top + cell_h * rows.len() as i32;
+        for (c, name) in columns.iter().enumerate() {
+            let x = left + c as i32 * cell_w + 4;
+            let style = font.clone().transform(FontTransform::Rotate90);
+            root.draw(&Text::new((*name).to_owned(), (x + 16, bottom + 6), style)).map_err(plot_err)?;
+        }
+        root.draw(&Text::new(row_label.to_owned(), (4, top - 18), font.clone())).map_err(plot_err)?;
+        root.draw(&Text::new(format!("darker: larger {value_label} (darkest {max:.2})"), (left, bottom + 92), font)).map_err(plot_err)?;
+        Ok(())
+    })
+}
+
 fn check_points(points: &Matrix, what: &str) -> Result<()> {
     if points.cols != 2 {
         return Err(CourseError::shape(what, "2-D points (2 columns)", format!("{} columns", points.cols)));

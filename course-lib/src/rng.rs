@@ -214,6 +214,12 @@ impl Noise {
         Tensor::from_data(TensorData::new(values, shape), device)
     }
 
+    /// A tensor of U(0, 1) values.
+    pub fn uniform<const D: usize>(&mut self, shape: [usize; D], device: &Device) -> Tensor<D> {
+        let values: Vec<f32> = (0..shape.iter().product()).map(|_| self.rng.uniform() as f32).collect();
+        Tensor::from_data(TensorData::new(values, shape), device)
+    }
+
     /// A `rows × cols` matrix of N(0, 1) values on the host: a batch of codings for a generator
     /// (the slide's `tf.random.normal(shape=[batch_size, codings_size])`).
     pub fn codings(&mut self, rows: usize, cols: usize) -> crate::data::Matrix {

@@ -160,6 +160,18 @@ pub struct KlSparsity {
     pub target: f64,
 }
 
+/// ProGAN's minibatch standard deviation (Karras et al., ICLR 2018): the standard deviation of
+/// every feature over the batch, averaged into one number and appended to each sample as one more
+/// feature (or one more constant map of an image), so that the discriminator can see how varied a
+/// batch is, and a collapsed generator's batch gives itself away.
+#[derive(Module, Debug)]
+pub struct MinibatchStd {}
+
+/// ProGAN's pixel-wise feature normalisation in the generator: each sample's features divided by
+/// their root mean square (with ε = 1e-8), which keeps the generator's signals from escalating.
+#[derive(Module, Debug)]
+pub struct PixelNorm {}
+
 /// One layer of a [`Sequential`].
 #[derive(Module, Debug)]
 #[allow(clippy::large_enum_variant)]
@@ -186,6 +198,10 @@ pub enum Layer {
     ActivityL1(ActivityL1),
     /// The book's KL-divergence sparsity regulariser.
     KlSparsity(KlSparsity),
+    /// ProGAN's minibatch standard deviation.
+    MinibatchStd(MinibatchStd),
+    /// ProGAN's pixel-wise normalisation.
+    PixelNorm(PixelNorm),
 }
 
 /// The parameters of `module` that training changes: all of them, but those frozen with
@@ -278,7 +294,11 @@ impl Layer {
                 }
                 l.to
             }
-            Layer::KlSparsity(_) | Layer::ActivityL1(_) | Layer::Dropout(_) | Layer::GaussianNoise(_) | Layer::Activation(_) => input,
+            Layer::MinibatchStd(_) => match input {
+                Shape::Flat(n) => Shape::Flat(n + 1),
+                Shape::Image { channels, height, width } => Shape::image(channels + 1, height, width),
+            },
+            Layer::KlSparsity(_) | Layer::ActivityL1(_) | Layer::Dropout(_) | Layer::GaussianNoise(_) | Layer::Activation(_) | Layer::PixelNorm(_) => input,
         };
         if shape.size() == 0 {
             return Err(format!("its output from {input} would be empty; the input is too small for it"));
@@ -301,12 +321,15 @@ impl Layer {
             Layer::Activation(_) => "activation",
             Layer::ActivityL1(_) => "activity_regularization",
             Layer::KlSparsity(_) => "kl_sparsity",
+            Layer::MinibatchStd(_) => "minibatch_std",
+            Layer::PixelNorm(_) => "pixel_norm",
         }
     }
 
     /// The type column of a summary: Keras's class name, and the activation or setting.
     fn keras_kind(&self, output: Shape) -> String {
         match self {
+            Layer::Dense(l) if l.gain != 1.0 => format!("Dense (equalized lr), {}", l.activation.name()),
             Layer::Dense(l) => format!("Dense, {}", l.activation.name()),
             Layer::Conv2d(l) => format!("Conv2D {0}×{0}/{1} {2}, {3}", l.dims().2, l.stride, l.padding.name(), l.activation.name()),
             Layer::ConvTranspose2d(l) => format!("Conv2DTranspose {0}×{0}/{1} {2}, {3}", l.dims().2, l.stride, l.padding.name(), l.activation.name()),
@@ -319,6 +342,8 @@ impl Layer {
             Layer::Activation(l) => format!("Activation, {}", l.activation.name()),
             Layer::ActivityL1(l) => format!("ActivityRegularization l1={}", l.weight),
             Layer::KlSparsity(l) => format!("KLDivergenceRegularizer {}, ρ={}", l.weight, l.target),
+            Layer::MinibatchStd(_) => "MinibatchStdDev".to_owned(),
+            Layer::PixelNorm(_) => "PixelNorm".to_owned(),
         }
     }
 
@@ -381,6 +406,26 @@ impl Layer {
                 }
                 x
             }
+            (Layer::MinibatchStd(_), Value::Flat(x)) => {
+                let [batch, _] = x.dims();
+                let std = x.clone().var_bias(0).add_scalar(1e-8).sqrt().mean();
+                Value::Flat(Tensor::cat(vec![x, std.reshape([1, 1]).expand([batch, 1])], 1))
+            }
+            (Layer::MinibatchStd(_), Value::Image(x)) => {
+                let [batch, _, h, w] = x.dims();
+                let std = x.clone().var_bias(0).add_scalar(1e-8).sqrt().mean();
+                Value::Image(Tensor::cat(vec![x, std.reshape([1, 1, 1, 1]).expand([batch, 1, h, w])], 1))
+            }
+            (Layer::PixelNorm(_), x) => x.map(
+                |x| {
+                    let norm = x.clone().powi_scalar(2).mean_dim(1).add_scalar(1e-8).sqrt();
+                    x / norm
+                },
+                |x| {
+                    let norm = x.clone().powi_scalar(2).mean_dim(1).add_scalar(1e-8).sqrt();
+                    x / norm
+                },
+            ),
             // The builder checked every layer's input shape, so the kinds always match.
             (_, x) => x,
         }
@@ -518,6 +563,82 @@ impl Summary for Sequential {
         }
         summary
     }
+}
+
+/// The gradient of a scalar-output network of dense layers with respect to its input, written
+/// out as tensor operations (backpropagation by hand), so that a loss on it — WGAN-GP's gradient
+/// penalty — can itself be differentiated by autodiff with respect to the weights. burn computes
+/// first derivatives only; this is the "double backpropagation" the penalty needs, for networks
+/// of `Dense` layers (and `PixelNorm`-free, noise-free ones) with linear, ReLU, leaky ReLU, SELU,
+/// tanh or sigmoid activations. Anything else is refused.
+///
+/// # Shapes
+/// `[batch, inputs]` → `[batch, inputs]`
+pub fn dense_input_gradient(net: &Sequential, x: Tensor<2>) -> Result<Tensor<2>> {
+    let mut layers = Vec::new();
+    for layer in &net.layers {
+        match layer {
+            Layer::Dense(d) => layers.push(d),
+            Layer::Reshape(r) if matches!(r.to, Shape::Flat(_)) => {}
+            other => {
+                return Err(CourseError::bad_config(
+                    "gradient penalty",
+                    format!("the critic's input gradient is written out for dense layers only, and it has a {} layer", other.keras_name(Shape::Flat(1))),
+                ));
+            }
+        }
+    }
+    if layers.last().is_none_or(|d| d.units() != 1) {
+        return Err(CourseError::bad_config("gradient penalty", "the critic must end with one output unit"));
+    }
+    // Forward, keeping each layer's pre-activation.
+    let mut pre = Vec::with_capacity(layers.len());
+    let mut h = x;
+    for d in &layers {
+        let a = d.affine(h);
+        h = d.activation.apply(a.clone());
+        pre.push(a);
+    }
+    // Backward: dD/da of the last layer, then through each weight matrix and activation.
+    let [batch, _] = pre[pre.len() - 1].dims();
+    let mut delta = derivative(layers[layers.len() - 1].activation, pre[pre.len() - 1].clone(), batch)?;
+    for l in (0..layers.len()).rev() {
+        let weight = layers[l].weight.val().mul_scalar(layers[l].gain);
+        let back = delta.matmul(weight.transpose());
+        if l == 0 {
+            return Ok(back);
+        }
+        delta = back * derivative(layers[l - 1].activation, pre[l - 1].clone(), batch)?;
+    }
+    unreachable!("a network with layers returns from the loop")
+}
+
+/// The derivative of `activation` at `a`, elementwise.
+fn derivative(activation: Activation, a: Tensor<2>, batch: usize) -> Result<Tensor<2>> {
+    let ones = |a: &Tensor<2>| a.ones_like();
+    let _ = batch;
+    Ok(match activation {
+        Activation::Linear => ones(&a),
+        Activation::Relu => a.greater_elem(0.0).float(),
+        Activation::LeakyRelu(slope) => {
+            let positive = a.clone().greater_elem(0.0).float();
+            positive.clone() + positive.neg().add_scalar(1.0).mul_scalar(slope as f64)
+        }
+        Activation::Selu => {
+            // selu'(a) = λ for a > 0, λ·α·eᵃ otherwise.
+            const ALPHA: f64 = 1.673_263_242_354_377_3;
+            const LAMBDA: f64 = 1.050_700_987_355_480_5;
+            let positive = a.clone().greater_elem(0.0).float();
+            let negative = positive.clone().neg().add_scalar(1.0);
+            positive.mul_scalar(LAMBDA) + negative * a.clamp_max(0.0).exp().mul_scalar(LAMBDA * ALPHA)
+        }
+        Activation::Tanh => a.tanh().powi_scalar(2).neg().add_scalar(1.0),
+        Activation::Sigmoid => {
+            let s = burn::tensor::activation::sigmoid(a);
+            s.clone() * s.neg().add_scalar(1.0)
+        }
+        Activation::Softmax => return Err(CourseError::bad_config("gradient penalty", "a softmax critic has no single score; end it with one linear unit")),
+    })
 }
 
 /// An autoencoder of two [`Sequential`]s: the convolutional, denoising and sparse autoencoders
@@ -719,6 +840,24 @@ impl SequentialBuilder {
             self.error = Some(format!("the KL sparsity needs a weight of 0 or more and a target in (0, 1), got {weight} and {target}"));
         }
         self.layer(Layer::KlSparsity(KlSparsity { weight, target }))
+    }
+
+    /// ProGAN's equalized-learning-rate `Dense` ([`Dense::equalized`]).
+    pub fn equalized_dense(self, units: usize, activation: Activation) -> SequentialBuilder {
+        let mut b = self.positive("dense", &[units]);
+        let inputs = b.shape.size();
+        let layer = Dense::equalized(inputs, units, activation, &mut b.rng, &b.device);
+        b.layer(Layer::Dense(layer))
+    }
+
+    /// ProGAN's minibatch standard deviation ([`MinibatchStd`]).
+    pub fn minibatch_std(self) -> SequentialBuilder {
+        self.layer(Layer::MinibatchStd(MinibatchStd {}))
+    }
+
+    /// ProGAN's pixel-wise normalisation ([`PixelNorm`]).
+    pub fn pixel_norm(self) -> SequentialBuilder {
+        self.layer(Layer::PixelNorm(PixelNorm {}))
     }
 
     /// The model, or the first layer that did not fit, with the fix.

@@ -30,6 +30,22 @@ pub struct ModelSummary {
     pub rows: Vec<LayerRow>,
 }
 
+/// The summary of any model, for one a student defines in a cell: a row per parameter tensor
+/// (named by its path in the model), its shape and its size.
+pub fn summarize<M: burn::module::Module>(name: &str, model: &M) -> ModelSummary {
+    struct Rows(Vec<LayerRow>);
+    impl burn::module::ModuleVisitor for Rows {
+        fn visit_float_with_path<const D: usize>(&mut self, path: &[String], _id: burn::module::ParamId, tensor: &burn::tensor::Tensor<D>) {
+            let dims = tensor.dims().to_vec();
+            let params = dims.iter().product();
+            self.0.push(LayerRow { name: path.join("."), kind: "parameter".to_owned(), output_shape: dims, params, trainable_params: params });
+        }
+    }
+    let mut rows = Rows(Vec::new());
+    model.visit(&mut rows);
+    ModelSummary { name: name.to_owned(), rows: rows.0 }
+}
+
 /// A model that can describe its layers.
 pub trait Summary {
     /// The model's layers, output shapes and parameter counts.
