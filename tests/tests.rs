@@ -23,3 +23,5 @@ mod lesson05;
 mod lesson06;
 // Lesson 07: GAN and DCGAN.
 mod lesson07;
+// Lesson 08: mode collapse, measured.
+mod lesson08;

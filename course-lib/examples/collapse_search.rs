@@ -25,6 +25,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     match name {
         "slide" => {}
         "g_lr5" => fit = fit.with_optimizers(OptimizerConfig::rmsprop(0.001), OptimizerConfig::rmsprop(0.005)),
+        "g_lr10" => fit = fit.with_optimizers(OptimizerConfig::rmsprop(0.001), OptimizerConfig::rmsprop(0.01)),
+        "adam_fast" => fit = fit.with_optimizers(OptimizerConfig::Adam { learning_rate: 0.001, beta_1: 0.5, beta_2: 0.999 }, OptimizerConfig::Adam { learning_rate: 0.001, beta_1: 0.5, beta_2: 0.999 }),
+        "d_slow" => fit = fit.with_optimizers(OptimizerConfig::rmsprop(0.0002), OptimizerConfig::rmsprop(0.001)),
+        "d_slow_adam" => fit = fit.with_optimizers(OptimizerConfig::Adam { learning_rate: 0.0001, beta_1: 0.5, beta_2: 0.999 }, OptimizerConfig::Adam { learning_rate: 0.002, beta_1: 0.5, beta_2: 0.999 }),
         "g_lr3" => fit = fit.with_optimizers(OptimizerConfig::rmsprop(0.001), OptimizerConfig::rmsprop(0.003)),
         "both_lr3" => fit = fit.with_optimizers(OptimizerConfig::rmsprop(0.003), OptimizerConfig::rmsprop(0.003)),
         "adam" => fit = fit.with_optimizers(OptimizerConfig::Adam { learning_rate: 0.0002, beta_1: 0.5, beta_2: 0.999 }, OptimizerConfig::Adam { learning_rate: 0.0002, beta_1: 0.5, beta_2: 0.999 }),

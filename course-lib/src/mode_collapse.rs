@@ -330,6 +330,41 @@ impl CollapseRun {
     }
 }
 
+/// The final coverage of each configuration over its seeds: one row per run name, each figure
+/// as the mean over the seeds with the range (min–max) beside it when there are several, and the
+/// seconds per epoch.
+pub fn remedies_table(runs: &[CollapseRun]) -> Table {
+    let mut names: Vec<&str> = Vec::new();
+    for run in runs {
+        if !names.contains(&run.name.as_str()) {
+            names.push(&run.name);
+        }
+    }
+    let mut table = Table::new(&["configuration", "seeds", "KL from uniform", "classes covered", "Fréchet distance (judge)", "s per epoch"]);
+    for name in names {
+        let mine: Vec<&CollapseRun> = runs.iter().filter(|r| r.name == name).collect();
+        let figure = |f: &dyn Fn(&Coverage) -> f64, digits: usize| {
+            let values: Vec<f64> = mine.iter().filter_map(|r| r.last()).map(f).collect();
+            let mean = values.iter().sum::<f64>() / values.len().max(1) as f64;
+            if values.len() < 2 {
+                return cell(mean, digits);
+            }
+            let (lo, hi) = values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &v| (a.min(v), b.max(v)));
+            format!("{} ({}–{})", cell(mean, digits), cell(lo, digits), cell(hi, digits))
+        };
+        let seconds = mine.iter().map(|r| r.seconds_per_epoch()).sum::<f64>() / mine.len().max(1) as f64;
+        table.push(&[
+            name.to_owned(),
+            mine.len().to_string(),
+            figure(&|c| c.kl, 3),
+            figure(&|c| c.covered as f64, 1),
+            figure(&|c| c.frechet, 1),
+            cell(seconds, 2),
+        ]);
+    }
+    table
+}
+
 /// Trains `gan` on `images` with `config`, and after every epoch lets the judge label `samples`
 /// images the generator makes of fixed codings (seeded by `config.seed`), measured against
 /// `real`, the judge's statistics of real test images.
