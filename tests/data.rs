@@ -21,14 +21,20 @@ fn sample_has_the_slides_split_shapes_and_label_counts() {
 
 #[test]
 fn full_data_when_installed_has_the_slides_sizes() {
-    // Runs where the Debian package is installed (the set-up installs it); the sample test above
-    // runs everywhere.
-    let Ok(fashion) = course_lib::data::load_fashion_mnist() else { return };
+    // The set-up installs Debian's package, so where its files are, they must load; where they
+    // are not (a machine without the set-up), the test says so and checks the sample only (the
+    // test above).
+    let debian = std::path::Path::new(course_lib::data::DEBIAN_DATA_DIR);
+    if !debian.join("train-images-idx3-ubyte.gz").exists() && std::env::var_os(course_lib::data::DATA_DIR_ENV).is_none() {
+        eprintln!("Fashion-MNIST is not installed ({} is missing): only the committed sample is checked", debian.display());
+        return;
+    }
+    let fashion = course_lib::data::load_fashion_mnist().unwrap_or_else(|e| panic!("the installed Fashion-MNIST must load: {e}"));
     assert_eq!((fashion.train.len(), fashion.valid.len(), fashion.test.len()), (55_000, 5_000, 10_000));
     assert_eq!(fashion.test.label_counts(), [1000; 10]);
     // The sample is the head of each part.
     let sample = load_fashion_mnist_sample().unwrap();
-    assert_eq!(sample.valid.x.row(0), fashion.valid.x.row(0));
+    assert_eq!(sample.valid.x.row(0).unwrap(), fashion.valid.x.row(0).unwrap());
     assert_eq!(sample.test.y, fashion.test.y[..300]);
 }
 

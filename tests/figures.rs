@@ -29,7 +29,7 @@ fn toy_data_in_3d() {
 #[test]
 fn class_scatter_of_pca_projected_pixels() {
     let fashion = load_fashion_mnist_sample().unwrap();
-    let points = Pca::fit(&fashion.valid.x, 2).unwrap().transform(&fashion.valid.x);
+    let points = Pca::fit(&fashion.valid.x, 2).unwrap().transform(&fashion.valid.x).unwrap();
     let figure = scatter_classes(&points, &fashion.valid.y, "Validation images, PCA of the pixels").unwrap();
     insta::assert_binary_snapshot!("scatter_classes.svg", figure.bytes().to_vec());
 }

@@ -17,7 +17,7 @@ fn tsne_of_sample_codings_and_its_quality_table() {
     let config = TsneConfig::new().with_iterations(500);
     let embedded = tsne(&codings, &config).unwrap();
     let exact = tsne_exact(&codings, &config).unwrap();
-    let pca = Pca::fit(&codings, 2).unwrap().transform(&codings);
+    let pca = Pca::fit(&codings, 2).unwrap().transform(&codings).unwrap();
     let mut table = QualityTable { k: 5, rows: Vec::new() };
     table.add("PCA of the codings", &fashion.valid.x, &pca, &fashion.valid.y, 0.0).unwrap();
     table.add("Barnes-Hut t-SNE of the codings", &fashion.valid.x, &embedded.points, &fashion.valid.y, 0.0).unwrap();

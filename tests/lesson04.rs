@@ -34,7 +34,7 @@ fn reconstructions_and_feature_maps_after_training_on_the_sample() {
     let originals = fashion.valid.x.head(5);
     let figure = compare_reconstructions(&originals, &[("conv", &ae.predict(&originals).unwrap())], 5).unwrap();
     insta::assert_binary_snapshot!("conv_reconstructions.svg", figure.bytes().to_vec());
-    let maps = conv_ae::feature_maps(&ae.encoder, fashion.valid.x.row(0)).unwrap();
+    let maps = conv_ae::feature_maps(&ae.encoder, fashion.valid.x.row(0).unwrap()).unwrap();
     insta::assert_binary_snapshot!("conv_feature_maps.svg", maps.bytes().to_vec());
 }
 

@@ -87,7 +87,7 @@ pub fn feature_maps(encoder: &Sequential, image: &[f32]) -> Result<Figure> {
     for ((value, row), shape) in encoder.activations(x).into_iter().zip(&summary.rows).zip(encoder.shapes()) {
         let (Value::Image(maps), Shape::Image { channels, height, width }) = (value, shape) else { continue };
         let values = Matrix::from_tensor(maps.reshape([channels, height * width]));
-        let tiles: Vec<&[f32]> = (0..channels).map(|c| values.row(c)).collect();
+        let tiles: Vec<&[f32]> = (0..channels).map(|c| values.at(c)).collect();
         // About 40 screen pixels per map, whatever its size.
         let scale = 42usize.div_ceil(height.max(1));
         let caption = format!("{} ({}): {channels} maps of {height}×{width}", row.name, row.kind);

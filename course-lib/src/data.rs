@@ -88,31 +88,69 @@ impl Matrix {
     /// The values of a 2-D tensor, copied to the host.
     pub fn from_tensor(tensor: Tensor<2>) -> Matrix {
         let [rows, cols] = tensor.dims();
-        let data = tensor.into_data().try_into_vec_as::<f32>().unwrap_or_default();
+        // The course's tensors are all f32, which converts without fail; should a tensor of
+        // another kind come through, its values are converted one by one rather than lost.
+        let data = tensor.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_else(|_| vec![f32::NAN; rows * cols]);
         Matrix { rows, cols, data }
     }
 
-    /// Sample `i`.
-    pub fn row(&self, i: usize) -> &[f32] {
+    /// Sample `i` (numbered from 0), or an error that says how many there are.
+    pub fn row(&self, i: usize) -> Result<&[f32]> {
+        self.check()?;
+        if i >= self.rows {
+            return Err(CourseError::shape(
+                format!("row {i}"),
+                format!("a row number from 0 to {} (the matrix has {} rows)", self.rows.saturating_sub(1), self.rows),
+                format!("row {i}"),
+            ));
+        }
+        Ok(self.at(i))
+    }
+
+    /// Sample `i`, unchecked: for the library's own loops over rows it knows exist.
+    pub(crate) fn at(&self, i: usize) -> &[f32] {
         &self.data[i * self.cols..(i + 1) * self.cols]
+    }
+
+    /// Checks that the values fill `rows × cols` exactly: the fields are public, so a matrix
+    /// built by hand (`Matrix { rows, cols, data }`) may not, and every entry point that reads
+    /// one checks it first.
+    pub fn check(&self) -> Result<()> {
+        if self.data.len() != self.rows * self.cols {
+            return Err(CourseError::shape(
+                "Matrix",
+                format!("rows × cols = {} × {} = {} values", self.rows, self.cols, self.rows * self.cols),
+                format!("{} values; build matrices with Matrix::new, which checks", self.data.len()),
+            ));
+        }
+        Ok(())
     }
 
     /// The first `n` samples (all of them if there are fewer).
     pub fn head(&self, n: usize) -> Matrix {
-        let n = n.min(self.rows);
+        let n = n.min(self.rows).min(self.data.len() / self.cols.max(1));
         Matrix { rows: n, cols: self.cols, data: self.data[..n * self.cols].to_vec() }
     }
 
-    /// The samples at `indices`, in that order.
-    pub fn gather(&self, indices: &[usize]) -> Matrix {
+    /// The samples at `indices`, in that order; an index out of range is an error.
+    pub fn gather(&self, indices: &[usize]) -> Result<Matrix> {
+        self.check()?;
+        if let Some(&bad) = indices.iter().find(|&&i| i >= self.rows) {
+            return Err(CourseError::shape("Matrix::gather", format!("row numbers below {}", self.rows), format!("row {bad}")));
+        }
+        Ok(self.gather_rows(indices))
+    }
+
+    /// [`Matrix::gather`] for indices the library knows are in range.
+    pub(crate) fn gather_rows(&self, indices: &[usize]) -> Matrix {
         let mut data = Vec::with_capacity(indices.len() * self.cols);
         for &i in indices {
-            data.extend_from_slice(self.row(i));
+            data.extend_from_slice(self.at(i));
         }
         Matrix { rows: indices.len(), cols: self.cols, data }
     }
 
-    /// The matrix as a `[rows, cols]` tensor on `device`.
+    /// The matrix as a `[rows, cols]` tensor on `device` (the library checks the matrix first).
     pub fn to_tensor(&self, device: &Device) -> Tensor<2> {
         self.clone().into_tensor(device)
     }
@@ -145,7 +183,7 @@ impl Matrix {
     pub fn column_means(&self) -> Vec<f32> {
         let mut means = vec![0.0f64; self.cols];
         for r in 0..self.rows {
-            for (m, &v) in means.iter_mut().zip(self.row(r)) {
+            for (m, &v) in means.iter_mut().zip(self.at(r)) {
                 *m += v as f64;
             }
         }
@@ -175,21 +213,37 @@ impl Dataset {
 
     /// The first `n` samples, for the quick and class modes.
     pub fn head(&self, n: usize) -> Dataset {
-        let x = self.x.head(n);
+        let x = self.x.head(n.min(self.y.len()));
         let y = self.y[..x.rows].to_vec();
         Dataset { x, y }
     }
 
-    /// The samples at `indices`, in that order.
-    pub fn gather(&self, indices: &[usize]) -> Dataset {
-        Dataset { x: self.x.gather(indices), y: indices.iter().map(|&i| self.y[i]).collect() }
+    /// Checks that there is one label per sample, each below 10 (the fields are public).
+    pub fn check(&self) -> Result<()> {
+        self.x.check()?;
+        if self.y.len() != self.x.rows {
+            return Err(CourseError::shape("Dataset", format!("one label per sample ({})", self.x.rows), format!("{} labels", self.y.len())));
+        }
+        if let Some(&bad) = self.y.iter().find(|&&l| l as usize >= CLASS_NAMES.len()) {
+            return Err(CourseError::shape("Dataset labels", "labels 0 to 9, Fashion-MNIST's classes", format!("label {bad}")));
+        }
+        Ok(())
     }
 
-    /// How many samples each class has, by label.
+    /// The samples at `indices`, in that order; an index out of range is an error.
+    pub fn gather(&self, indices: &[usize]) -> Result<Dataset> {
+        self.check()?;
+        Ok(Dataset { x: self.x.gather(indices)?, y: indices.iter().map(|&i| self.y[i]).collect() })
+    }
+
+    /// How many samples each class has, by label (labels outside 0..10 are not counted:
+    /// [`Dataset::check`] reports them).
     pub fn label_counts(&self) -> [usize; 10] {
         let mut counts = [0; 10];
         for &label in &self.y {
-            counts[label as usize] += 1;
+            if let Some(c) = counts.get_mut(label as usize) {
+                *c += 1;
+            }
         }
         counts
     }
@@ -376,8 +430,8 @@ pub fn load_fashion_mnist_from(dir: &Path) -> Result<FashionMnist> {
     let train: Vec<usize> = (0..train_len).collect();
     let valid: Vec<usize> = (train_len..full.len()).collect();
     Ok(FashionMnist {
-        train: full.gather(&train),
-        valid: full.gather(&valid),
+        train: full.gather(&train)?,
+        valid: full.gather(&valid)?,
         test,
         source: dir.to_path_buf(),
     })
@@ -634,7 +688,7 @@ mod tests {
         // x3 - 0.1 x1 - 0.3 x2 is the noise only (std 0.1 plus what centring moved).
         let residual: f32 = (0..60)
             .map(|i| {
-                let r = x.row(i);
+                let r = x.at(i);
                 (r[2] - 0.1 * r[0] - 0.3 * r[1]).powi(2)
             })
             .sum::<f32>()

@@ -154,8 +154,8 @@ fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
 /// first. Brute force: exact, and fast enough for the lesson's 5,000 points.
 pub fn nearest_neighbours(x: &Matrix, k: usize, threads: usize) -> Vec<Vec<(usize, f64)>> {
     parallel_map(x.rows, threads, |i| {
-        let xi = x.row(i);
-        let mut d: Vec<(usize, f64)> = (0..x.rows).filter(|&j| j != i).map(|j| (j, squared_distance(xi, x.row(j)))).collect();
+        let xi = x.at(i);
+        let mut d: Vec<(usize, f64)> = (0..x.rows).filter(|&j| j != i).map(|j| (j, squared_distance(xi, x.at(j)))).collect();
         let k = k.min(d.len());
         if k < d.len() {
             d.select_nth_unstable_by(k, |a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
@@ -590,11 +590,11 @@ fn kl_divergence(p: &Affinities, y: &[[f64; 2]], z: f64) -> f64 {
 
 /// scikit-learn's start: PCA to 2-D, scaled so the first coordinate has standard deviation 1e-4.
 fn pca_start(x: &Matrix) -> Result<Vec<[f64; 2]>> {
-    let y = Pca::fit(x, 2)?.transform(x);
+    let y = Pca::fit(x, 2)?.transform(x)?;
     let n = y.rows as f64;
-    let mean = (0..y.rows).map(|i| y.row(i)[0] as f64).sum::<f64>() / n;
-    let std = ((0..y.rows).map(|i| (y.row(i)[0] as f64 - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-12);
-    Ok((0..y.rows).map(|i| [y.row(i)[0] as f64 / std * 1e-4, y.row(i)[1] as f64 / std * 1e-4]).collect())
+    let mean = (0..y.rows).map(|i| y.at(i)[0] as f64).sum::<f64>() / n;
+    let std = ((0..y.rows).map(|i| (y.at(i)[0] as f64 - mean).powi(2)).sum::<f64>() / n).sqrt().max(1e-12);
+    Ok((0..y.rows).map(|i| [y.at(i)[0] as f64 / std * 1e-4, y.at(i)[1] as f64 / std * 1e-4]).collect())
 }
 
 /// Gradient descent with momentum and gains, scikit-learn's schedule; returns the points and
@@ -676,8 +676,8 @@ pub fn trustworthiness(original: &Matrix, embedded: &Matrix, k: usize) -> Result
     let low = nearest_neighbours(embedded, k, threads);
     let penalties: Vec<f64> = parallel_map(n, threads, |i| {
         // The rank (1 = nearest) in the original space of each of i's embedded neighbours.
-        let xi = original.row(i);
-        let d: Vec<f64> = (0..n).map(|j| if j == i { f64::INFINITY } else { squared_distance(xi, original.row(j)) }).collect();
+        let xi = original.at(i);
+        let d: Vec<f64> = (0..n).map(|j| if j == i { f64::INFINITY } else { squared_distance(xi, original.at(j)) }).collect();
         low[i]
             .iter()
             .map(|&(j, _)| {
@@ -894,7 +894,7 @@ mod tests {
         assert!((trustworthiness(&x, &x, 5).unwrap() - 1.0).abs() < 1e-12);
         let mut shuffled = x.clone();
         let perm = Rng::new(5).permutation(x.rows);
-        shuffled = shuffled.gather(&perm);
+        shuffled = shuffled.gather_rows(&perm);
         assert!(trustworthiness(&x, &shuffled, 5).unwrap() < 0.8);
     }
 

@@ -630,11 +630,11 @@ impl ReplayBuffer {
         for r in 0..fresh.rows {
             self.seen += 1;
             if self.images.len() < self.capacity {
-                self.images.push(fresh.row(r).to_vec());
+                self.images.push(fresh.at(r).to_vec());
             } else if self.capacity > 0 {
                 let k = noise.rng().below(self.seen);
                 if k < self.capacity {
-                    self.images[k] = fresh.row(r).to_vec();
+                    self.images[k] = fresh.at(r).to_vec();
                 }
             }
         }
@@ -741,7 +741,7 @@ impl GanHistory {
         let mut parts = Vec::new();
         for e in shown {
             let m = &self.samples[e];
-            let images: Vec<&[f32]> = (0..m.rows.min(per_row.max(1))).map(|i| m.row(i)).collect();
+            let images: Vec<&[f32]> = (0..m.rows.min(per_row.max(1))).map(|i| m.at(i)).collect();
             parts.push((format!("after epoch {}", e + 1), image_grid(&images, 1)?));
         }
         Ok(Figure::column(&parts))
@@ -912,7 +912,7 @@ pub fn train_gan_with(
         let start = Instant::now();
         let order = noise.rng().permutation(real.rows);
         for (i, batch) in order.chunks_exact(config.batch_size).enumerate() {
-            let step = match gan_iteration(gan, &real.gather(batch), &config.d_optimizer, &config.g_optimizer, &mut noise, replay.as_mut()) {
+            let step = match gan_iteration(gan, &real.gather_rows(batch), &config.d_optimizer, &config.g_optimizer, &mut noise, replay.as_mut()) {
                 Err(CourseError::Diverged { learning_rate, .. }) => {
                     return Err(CourseError::Diverged { epoch, batch: i + 1, learning_rate, history: Box::default() });
                 }

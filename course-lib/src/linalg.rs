@@ -146,13 +146,25 @@ impl Pca {
                 format!("must be between 1 and the number of features ({d}), got {n_components}"),
             ));
         }
+        x.check()?;
         if x.rows < 2 {
             return Err(CourseError::shape("Pca::fit", "at least 2 samples", format!("{}", x.rows)));
+        }
+        if n_components >= x.rows {
+            return Err(CourseError::bad_config(
+                "n_components",
+                format!(
+                    "{} samples vary along at most {} directions, so ask for fewer than {} components, or give more samples",
+                    x.rows,
+                    x.rows - 1,
+                    x.rows
+                ),
+            ));
         }
         let mean: Vec<f64> = x.column_means().iter().map(|&m| m as f64).collect();
         let mut cov = vec![0.0; d * d];
         for r in 0..x.rows {
-            let centred: Vec<f64> = x.row(r).iter().zip(&mean).map(|(&v, m)| v as f64 - m).collect();
+            let centred: Vec<f64> = x.at(r).iter().zip(&mean).map(|(&v, m)| v as f64 - m).collect();
             for i in 0..d {
                 for j in i..d {
                     cov[i * d + j] += centred[i] * centred[j];
@@ -167,6 +179,9 @@ impl Pca {
         }
         let total: f64 = (0..d).map(|i| cov[i * d + i]).sum();
         let (values, vectors) = top_eigen(&cov, d, n_components);
+        if values.len() < n_components || vectors.len() < n_components {
+            return Err(CourseError::bad_config("n_components", format!("only {} components could be found in these samples; ask for fewer", values.len())));
+        }
         let explained_variance: Vec<f64> = values[..n_components].to_vec();
         Ok(Pca {
             mean,
@@ -177,44 +192,57 @@ impl Pca {
     }
 
     /// The coordinates of each row of `x` along the components (`n × k`).
-    pub fn transform(&self, x: &Matrix) -> Matrix {
+    pub fn transform(&self, x: &Matrix) -> Result<Matrix> {
+        x.check()?;
+        if x.cols != self.mean.len() {
+            return Err(CourseError::shape("Pca::transform", format!("{} features per sample, as the PCA was fitted on", self.mean.len()), format!("{}", x.cols)));
+        }
         let k = self.components.len();
         let mut data = Vec::with_capacity(x.rows * k);
         for r in 0..x.rows {
-            let row = x.row(r);
+            let row = x.at(r);
             for c in &self.components {
                 let dot: f64 = row.iter().zip(&self.mean).zip(c).map(|((&v, m), w)| (v as f64 - m) * w).sum();
                 data.push(dot as f32);
             }
         }
-        Matrix { rows: x.rows, cols: k, data }
+        Ok(Matrix { rows: x.rows, cols: k, data })
     }
 
     /// The points of the original space whose coordinates are the rows of `codings`.
-    pub fn inverse_transform(&self, codings: &Matrix) -> Matrix {
+    pub fn inverse_transform(&self, codings: &Matrix) -> Result<Matrix> {
+        codings.check()?;
+        if codings.cols != self.components.len() {
+            return Err(CourseError::shape("Pca::inverse_transform", format!("{} coordinates per sample, one per component", self.components.len()), format!("{}", codings.cols)));
+        }
         let d = self.mean.len();
         let mut data = Vec::with_capacity(codings.rows * d);
         for r in 0..codings.rows {
-            let z = codings.row(r);
+            let z = codings.at(r);
             for j in 0..d {
                 let v: f64 = self.mean[j] + z.iter().zip(&self.components).map(|(&zk, c)| zk as f64 * c[j]).sum::<f64>();
                 data.push(v as f32);
             }
         }
-        Matrix { rows: codings.rows, cols: d, data }
+        Ok(Matrix { rows: codings.rows, cols: d, data })
     }
 
     /// Mean squared error of projecting `x` on the components and back (the same measure as
     /// Keras's `mse` loss).
-    pub fn reconstruction_mse(&self, x: &Matrix) -> f64 {
-        mse(x, &self.inverse_transform(&self.transform(x)))
+    pub fn reconstruction_mse(&self, x: &Matrix) -> Result<f64> {
+        mse(x, &self.inverse_transform(&self.transform(x)?)?)
     }
 }
 
 /// Mean squared difference of two matrices of the same shape.
-pub fn mse(a: &Matrix, b: &Matrix) -> f64 {
+pub fn mse(a: &Matrix, b: &Matrix) -> Result<f64> {
+    a.check()?;
+    b.check()?;
+    if (a.rows, a.cols) != (b.rows, b.cols) {
+        return Err(CourseError::shape("mse", format!("two matrices of the same shape ({} × {})", a.rows, a.cols), format!("{} × {}", b.rows, b.cols)));
+    }
     let n = a.data.len().max(1) as f64;
-    a.data.iter().zip(&b.data).map(|(&x, &y)| ((x - y) as f64).powi(2)).sum::<f64>() / n
+    Ok(a.data.iter().zip(&b.data).map(|(&x, &y)| ((x - y) as f64).powi(2)).sum::<f64>() / n)
 }
 
 /// An orthonormal basis of the span of `vectors` (modified Gram-Schmidt); vectors that add no new
@@ -338,8 +366,8 @@ mod tests {
         let pca = Pca::fit(&x, 2).unwrap();
         // Two components keep almost all the variance of the toy data: it lies near a plane.
         assert!(pca.explained_variance_ratio.iter().sum::<f64>() > 0.95);
-        let back = pca.inverse_transform(&pca.transform(&x));
-        assert!(mse(&x, &back) < 0.01);
+        let back = pca.inverse_transform(&pca.transform(&x).unwrap()).unwrap();
+        assert!(mse(&x, &back).unwrap() < 0.01);
         assert!(Pca::fit(&x, 4).unwrap_err().to_string().contains("between 1 and"));
     }
 }

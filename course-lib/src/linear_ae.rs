@@ -88,7 +88,7 @@ impl LinearAe {
     /// span is the plane (shifted by the bias) on which every reconstruction lies.
     pub fn decoder_directions(&self) -> Vec<Vec<f64>> {
         let m = Matrix::from_tensor(self.decoder.weight.val().detach());
-        (0..m.rows).map(|i| m.row(i).iter().map(|&v| v as f64).collect()).collect()
+        (0..m.rows).map(|i| m.at(i).iter().map(|&v| v as f64).collect()).collect()
     }
 }
 
@@ -147,8 +147,8 @@ pub fn compare_with_pca(model: &LinearAe, x: &Matrix) -> Result<PcaComparison> {
     let reconstructions = predict(model, x)?;
     Ok(PcaComparison {
         angles_degrees,
-        autoencoder_mse: mse(x, &reconstructions),
-        pca_mse: pca.reconstruction_mse(x),
+        autoencoder_mse: mse(x, &reconstructions)?,
+        pca_mse: pca.reconstruction_mse(x)?,
         explained_variance_ratio: pca.explained_variance_ratio,
     })
 }

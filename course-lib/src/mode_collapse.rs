@@ -106,14 +106,14 @@ impl Judge {
         let n_layers = model.layers.len();
         for start in (0..images.rows).step_by(500) {
             let rows: Vec<usize> = (start..(start + 500).min(images.rows)).collect();
-            let activations = model.activations(images.gather(&rows).into_tensor(&device));
+            let activations = model.activations(images.gather_rows(&rows).into_tensor(&device));
             if let Some(Value::Flat(f)) = activations.get(n_layers - 2) {
                 features.extend(Matrix::from_tensor(f.clone()).data);
             }
             if let Some(Value::Flat(p)) = activations.last() {
                 let p = Matrix::from_tensor(p.clone());
                 for r in 0..p.rows {
-                    let row = p.row(r);
+                    let row = p.at(r);
                     let (best, prob) = row.iter().enumerate().fold((0, f32::MIN), |b, (i, &v)| if v > b.1 { (i, v) } else { b });
                     labels.push(best as u8);
                     confidence.push(prob);
@@ -151,7 +151,7 @@ impl FeatureStats {
         let mean: Vec<f64> = features.column_means().iter().map(|&m| m as f64).collect();
         let mut covariance = vec![0.0f64; d * d];
         for r in 0..n {
-            let row = features.row(r);
+            let row = features.at(r);
             for i in 0..d {
                 let di = row[i] as f64 - mean[i];
                 if di == 0.0 {

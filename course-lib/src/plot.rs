@@ -270,13 +270,16 @@ pub fn plot_image(image: &[f32]) -> Result<Figure> {
 
 /// The first `n` images of `x` in rows of at most `per_row`.
 pub fn plot_images(x: &Matrix, n: usize, per_row: usize) -> Result<Figure> {
+    x.check()?;
     let n = n.min(x.rows);
-    let images: Vec<&[f32]> = (0..n).map(|i| x.row(i)).collect();
+    let images: Vec<&[f32]> = (0..n).map(|i| x.at(i)).collect();
     image_grid(&images, n.div_ceil(per_row.max(1)))
 }
 
 /// Originals (top row) over their reconstructions (bottom row).
 pub fn reconstruction_grid(originals: &Matrix, reconstructions: &Matrix, n_images: usize) -> Result<Figure> {
+    originals.check()?;
+    reconstructions.check()?;
     if originals.rows != reconstructions.rows || originals.cols != reconstructions.cols {
         return Err(CourseError::shape(
             "reconstruction_grid",
@@ -286,7 +289,7 @@ pub fn reconstruction_grid(originals: &Matrix, reconstructions: &Matrix, n_image
     }
     let n = n_images.min(originals.rows);
     let images: Vec<&[f32]> =
-        (0..n).map(|i| originals.row(i)).chain((0..n).map(|i| reconstructions.row(i))).collect();
+        (0..n).map(|i| originals.at(i)).chain((0..n).map(|i| reconstructions.at(i))).collect();
     image_grid(&images, 2)
 }
 
@@ -294,9 +297,13 @@ pub fn reconstruction_grid(originals: &Matrix, reconstructions: &Matrix, n_image
 /// then one per `(name, reconstructions)` (lesson 04's stacked and convolutional autoencoders
 /// side by side, lesson 06's family of autoencoders).
 pub fn compare_reconstructions(originals: &Matrix, models: &[(&str, &Matrix)], n: usize) -> Result<Figure> {
+    originals.check()?;
+    for (_, m) in models {
+        m.check()?;
+    }
     let n = n.min(originals.rows).max(1);
     let row = |m: &Matrix| -> Result<Figure> {
-        let images: Vec<&[f32]> = (0..n.min(m.rows)).map(|i| m.row(i)).collect();
+        let images: Vec<&[f32]> = (0..n.min(m.rows)).map(|i| m.at(i)).collect();
         image_grid(&images, 1)
     };
     let mut parts = vec![("originals".to_owned(), row(originals)?)];
@@ -504,6 +511,7 @@ pub fn heatmap(rows: &[Vec<f64>], columns: &[&str], title: &str, row_label: &str
 }
 
 fn check_points(points: &Matrix, what: &str) -> Result<()> {
+    points.check()?;
     if points.cols != 2 {
         return Err(CourseError::shape(what, "2-D points (2 columns)", format!("{} columns", points.cols)));
     }
@@ -520,6 +528,7 @@ pub fn scatter_classes(points: &Matrix, labels: &[u8], title: &str) -> Result<Fi
 /// wherever no other thumbnail is near), so that a student sees what each cluster holds.
 /// `images` has one row per point. Lesson 03.
 pub fn scatter_thumbnails(points: &Matrix, labels: &[u8], images: &Matrix, title: &str) -> Result<Figure> {
+    images.check()?;
     if images.rows != points.rows {
         return Err(CourseError::shape(
             "scatter_thumbnails",
@@ -543,8 +552,8 @@ fn scatter_with_thumbnails(points: &Matrix, labels: &[u8], title: &str, images: 
             format!("{} labels", labels.len()),
         ));
     }
-    let x_range = padded_range((0..points.rows).map(|i| points.row(i)[0] as f64));
-    let y_range = padded_range((0..points.rows).map(|i| points.row(i)[1] as f64));
+    let x_range = padded_range((0..points.rows).map(|i| points.at(i)[0] as f64));
+    let y_range = padded_range((0..points.rows).map(|i| points.at(i)[1] as f64));
     let mut thumbnails: Vec<(i32, i32, usize)> = Vec::new();
     let figure = svg_figure(SCATTER_SIZE, |root| {
         let (plot_area, legend_area) = root.split_horizontally(SCATTER_SIZE.0 - LEGEND_WIDTH);
@@ -561,7 +570,7 @@ fn scatter_with_thumbnails(points: &Matrix, labels: &[u8], title: &str, images: 
             let color = TAB10[class as usize];
             let pts = (0..points.rows)
                 .filter(|&i| labels[i] == class)
-                .map(|i| (points.row(i)[0] as f64, points.row(i)[1] as f64));
+                .map(|i| (points.at(i)[0] as f64, points.at(i)[1] as f64));
             chart.draw_series(pts.map(|p| Circle::new(p, 2, color.mix(alpha).filled()))).map_err(plot_err)?;
         }
         if images.is_some() {
@@ -569,7 +578,7 @@ fn scatter_with_thumbnails(points: &Matrix, labels: &[u8], title: &str, images: 
             // the plot's size.
             let min_gap = 30.0f64;
             for i in 0..points.rows {
-                let (px, py) = chart.backend_coord(&(points.row(i)[0] as f64, points.row(i)[1] as f64));
+                let (px, py) = chart.backend_coord(&(points.at(i)[0] as f64, points.at(i)[1] as f64));
                 let far = thumbnails.iter().all(|&(x, y, _)| (((x - px).pow(2) + (y - py).pow(2)) as f64).sqrt() > min_gap);
                 if far {
                     thumbnails.push((px, py, i));
@@ -592,7 +601,7 @@ fn scatter_with_thumbnails(points: &Matrix, labels: &[u8], title: &str, images: 
     let side = 24;
     let mut extra = String::new();
     for &(x, y, i) in &thumbnails {
-        let Figure::Png { bytes, .. } = image_grid_plain(images.row(i))? else { continue };
+        let Figure::Png { bytes, .. } = image_grid_plain(images.at(i))? else { continue };
         extra.push_str(&format!(
             "<image x=\"{}\" y=\"{}\" width=\"{side}\" height=\"{side}\" style=\"image-rendering:pixelated\" href=\"data:image/png;base64,{}\"/>\n",
             x - side / 2,
@@ -615,7 +624,7 @@ fn image_grid_plain(image: &[f32]) -> Result<Figure> {
 /// The 2-D codings of the toy data, axes `z1` and `z2` (the book's figure 17-2, right). Lesson 01.
 pub fn plot_codings_2d(codings: &Matrix, title: &str) -> Result<Figure> {
     check_points(codings, "plot_codings_2d")?;
-    let pts: Vec<(f64, f64)> = (0..codings.rows).map(|i| (codings.row(i)[0] as f64, codings.row(i)[1] as f64)).collect();
+    let pts: Vec<(f64, f64)> = (0..codings.rows).map(|i| (codings.at(i)[0] as f64, codings.at(i)[1] as f64)).collect();
     let x_range = padded_range(pts.iter().map(|p| p.0));
     let y_range = padded_range(pts.iter().map(|p| p.1));
     svg_figure((420, 360), |root| {
@@ -634,10 +643,11 @@ pub fn plot_codings_2d(codings: &Matrix, title: &str) -> Result<Figure> {
 
 /// The toy data in 3-D (the book's figure 17-2, left). Lesson 01.
 pub fn plot_toy_3d(x: &Matrix, title: &str) -> Result<Figure> {
+    x.check()?;
     if x.cols != 3 {
         return Err(CourseError::shape("plot_toy_3d", "3-D points (3 columns)", format!("{} columns", x.cols)));
     }
-    let col = |k: usize| (0..x.rows).map(move |i| x.row(i)[k] as f64);
+    let col = |k: usize| (0..x.rows).map(move |i| x.at(i)[k] as f64);
     let (xr, yr, zr) = (padded_range(col(0)), padded_range(col(1)), padded_range(col(2)));
     svg_figure((420, 360), |root| {
         let mut chart = ChartBuilder::on(root)
@@ -654,7 +664,7 @@ pub fn plot_toy_3d(x: &Matrix, title: &str) -> Result<Figure> {
         chart.configure_axes().light_grid_style(BLACK.mix(0.1)).max_light_lines(3).draw().map_err(plot_err)?;
         // Plotters' 3-D y axis is vertical: draw x3 upward, like the book.
         let pts: Vec<(f64, f64, f64)> = (0..x.rows).map(|i| {
-            let r = x.row(i);
+            let r = x.at(i);
             (r[0] as f64, r[2] as f64, r[1] as f64)
         }).collect();
         chart.draw_series(pts.into_iter().map(|p| Circle::new(p, 3, TAB10[0].filled()))).map_err(plot_err)?;

@@ -465,7 +465,8 @@ pub fn compare_pretraining(encoder: &DenseStack, train: &Dataset, valid: &Datase
     let accuracy = |h: &History| h.last("val_accuracy").unwrap_or(f64::NAN);
     let mut rows = Vec::new();
 
-    let mut scratch = Classifier::from_scratch(&config.clone().with_hidden(encoder.layers[0].units()), device)?;
+    let first = encoder.layers.first().ok_or_else(|| CourseError::bad_config("encoder", "it has no layers; pass a trained autoencoder's encoder"))?;
+    let mut scratch = Classifier::from_scratch(&config.clone().with_hidden(first.units()), device)?;
     let h = scratch.fit(train_data, Some(valid_data), &classifier_fit_config(epochs[0]).with_seed(seed))?;
     rows.push(("from scratch".to_owned(), accuracy(&h), h));
 

@@ -218,6 +218,10 @@ impl<'a> Data<'a> {
     }
 
     fn check(&self, what: &str) -> Result<()> {
+        self.x.check()?;
+        if let Targets::Values(y) = self.targets {
+            y.check()?;
+        }
         let n = self.x.rows;
         if n == 0 {
             return Err(CourseError::shape(what, "at least one sample", "none"));
@@ -241,10 +245,10 @@ impl<'a> Data<'a> {
     fn gather(&self, indices: &[usize]) -> Batch {
         let targets = match self.targets {
             Targets::Inputs => None,
-            Targets::Values(y) => Some(BatchTargets::Values(y.gather(indices))),
+            Targets::Values(y) => Some(BatchTargets::Values(y.gather_rows(indices))),
             Targets::Labels(labels) => Some(BatchTargets::Labels(indices.iter().map(|&i| labels[i]).collect())),
         };
-        Batch { x: self.x.gather(indices), targets }
+        Batch { x: self.x.gather_rows(indices), targets }
     }
 
     /// The targets of the whole data on the host, for the loss.
@@ -932,6 +936,7 @@ pub fn predict<M: TrainModel>(model: &M, x: &Matrix) -> Result<Matrix> {
 /// Runs `f(model, batch)` over the rows of `x` in large batches, in inference mode (on
 /// `model.valid()`, without gradients); shared by [`predict`] and the lessons' `codings`.
 pub fn predict_with<M: TrainModel>(model: &M, x: &Matrix, f: impl Fn(&M, Tensor<2>) -> Tensor<2>) -> Result<Matrix> {
+    x.check()?;
     let input_size = model.input_size();
     if x.cols != input_size {
         return Err(CourseError::shape(
@@ -945,7 +950,7 @@ pub fn predict_with<M: TrainModel>(model: &M, x: &Matrix, f: impl Fn(&M, Tensor<
     let mut out: Option<Matrix> = None;
     for start in (0..x.rows).step_by(PREDICT_BATCH) {
         let indices: Vec<usize> = (start..(start + PREDICT_BATCH).min(x.rows)).collect();
-        let batch = Matrix::from_tensor(f(&model, x.gather(&indices).into_tensor(&device)));
+        let batch = Matrix::from_tensor(f(&model, x.gather_rows(&indices).into_tensor(&device)));
         match &mut out {
             None => out = Some(batch),
             Some(m) => {
@@ -1132,7 +1137,7 @@ mod tests {
         let optimizer = Optimizer::new(OptimizerConfig::adam(0.01));
         let mut noise = Noise::training(9);
         for indices in shuffled_batches(x.rows, 8, noise.rng()) {
-            let batch = x.gather(&indices);
+            let batch = x.gather(&indices).unwrap();
             train_step(&mut stepped, &optimizer, Data::autoencoder(&batch), Loss::BinaryCrossEntropy, &[], &mut noise).unwrap();
         }
         assert_eq!(weights(&stepped), weights(&fitted));

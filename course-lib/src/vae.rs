@@ -226,7 +226,7 @@ pub fn interpolate_grid(codings: &Matrix, rows: usize, cols: usize, out_rows: us
         for c in 0..out_cols {
             let (c0, c1, fc) = source(c, out_cols, cols);
             for j in 0..k {
-                let at = |rr: usize, cc: usize| codings.row(rr * cols + cc)[j] as f64;
+                let at = |rr: usize, cc: usize| codings.at(rr * cols + cc)[j] as f64;
                 let top = at(r0, c0) * (1.0 - fc) + at(r0, c1) * fc;
                 let bottom = at(r1, c0) * (1.0 - fc) + at(r1, c1) * fc;
                 data.push((top * (1.0 - fr) + bottom * fr) as f32);
