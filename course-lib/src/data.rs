@@ -179,6 +179,11 @@ impl Matrix {
         Matrix { rows, cols, data: vec![value; rows * cols] }
     }
 
+    /// Shows the matrix in Jupyter: its size and its first rows and columns.
+    pub fn evcxr_display(&self) {
+        crate::summary::display_text(self);
+    }
+
     /// The mean of each column.
     pub fn column_means(&self) -> Vec<f32> {
         let mut means = vec![0.0f64; self.cols];
@@ -188,6 +193,25 @@ impl Matrix {
             }
         }
         means.iter().map(|m| (m / self.rows.max(1) as f64) as f32).collect()
+    }
+}
+
+impl std::fmt::Display for Matrix {
+    /// The size, then up to 8 rows of up to 8 values (an ellipsis marks what is left out).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Matrix {} × {}", self.rows, self.cols)?;
+        if self.check().is_err() {
+            return write!(f, " (inconsistent: {} values)", self.data.len());
+        }
+        for r in 0..self.rows.min(8) {
+            let row = self.at(r);
+            let cells: Vec<String> = row.iter().take(8).map(|v| format!("{v:>8.4}")).collect();
+            write!(f, "\n  [{}{}]", cells.join(" "), if self.cols > 8 { " …" } else { "" })?;
+        }
+        if self.rows > 8 {
+            write!(f, "\n  … {} more rows", self.rows - 8)?;
+        }
+        Ok(())
     }
 }
 

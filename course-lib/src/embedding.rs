@@ -728,8 +728,11 @@ pub struct EmbeddingQuality {
     pub trustworthiness: f64,
     /// Leave-one-out k-NN accuracy in 2-D.
     pub knn_accuracy: f64,
-    /// Points embedded.
+    /// Points scored.
     pub points: usize,
+    /// Points the timed embedding had (more than `points` when the scored ones were cut from a
+    /// larger embedding).
+    pub timed_points: usize,
     /// Seconds the embedding took.
     pub seconds: f64,
 }
@@ -744,13 +747,21 @@ pub struct QualityTable {
 }
 
 impl QualityTable {
-    /// Measures one embedding of `original` (whose rows `points` are) and adds its row.
+    /// Measures one embedding of `original` (whose rows `points` are) and adds its row; `seconds`
+    /// timed the embedding of these points.
     pub fn add(&mut self, name: &str, original: &Matrix, points: &Matrix, labels: &[u8], seconds: f64) -> Result<()> {
+        self.add_timed(name, original, points, labels, seconds, points.rows)
+    }
+
+    /// [`QualityTable::add`] for points cut from a larger embedding: `seconds` timed the
+    /// embedding of `timed_points` points, of which the table scores the first `points.rows`.
+    pub fn add_timed(&mut self, name: &str, original: &Matrix, points: &Matrix, labels: &[u8], seconds: f64, timed_points: usize) -> Result<()> {
         self.rows.push(EmbeddingQuality {
             name: name.to_owned(),
             trustworthiness: trustworthiness(original, points, self.k)?,
             knn_accuracy: knn_accuracy(points, labels, self.k)?,
             points: points.rows,
+            timed_points,
             seconds,
         });
         Ok(())
@@ -764,9 +775,9 @@ impl QualityTable {
 
 impl fmt::Display for QualityTable {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "{:<34}{:>8}{:>18}{:>16}{:>10}", "", "points", format!("trustworthiness"), format!("{}-NN accuracy", self.k), "seconds")?;
+        writeln!(f, "{:<34}{:>8}{:>18}{:>16}{:>10}{:>10}", "", "points", "trustworthiness", format!("{}-NN accuracy", self.k), "seconds", "timed on")?;
         for (i, r) in self.rows.iter().enumerate() {
-            write!(f, "{:<34}{:>8}{:>18.4}{:>16.4}{:>10.1}", r.name, r.points, r.trustworthiness, r.knn_accuracy, r.seconds)?;
+            write!(f, "{:<34}{:>8}{:>18.4}{:>16.4}{:>10.1}{:>10}", r.name, r.points, r.trustworthiness, r.knn_accuracy, r.seconds, r.timed_points)?;
             if i + 1 < self.rows.len() {
                 writeln!(f)?;
             }

@@ -141,7 +141,7 @@ impl Dense {
     /// # Shapes
     /// `[batch, inputs]` → `[batch, units]`
     pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.activation.apply(self.affine(x))
+        self.forward_with(x, self.activation)
     }
 
     /// `x · W + b`, before the activation.
@@ -149,8 +149,17 @@ impl Dense {
     /// # Shapes
     /// `[batch, inputs]` → `[batch, units]`
     pub fn affine(&self, x: Tensor<2>) -> Tensor<2> {
+        self.forward_with(x, Activation::Linear)
+    }
+
+    /// `activation(x · W + b)`: one host operation on the CPU backend ([`crate::fused`]), burn's
+    /// operations elsewhere (and for softmax, which needs a whole row).
+    pub fn forward_with(&self, x: Tensor<2>, activation: Activation) -> Tensor<2> {
         let weight = if self.gain == 1.0 { self.weight.val() } else { self.weight.val().mul_scalar(self.gain) };
-        burn::tensor::module::linear(x, weight, Some(self.bias.val()))
+        if activation != Activation::Softmax && crate::fused::available(&x) {
+            return crate::fused::dense(x, weight, self.bias.val(), activation);
+        }
+        activation.apply(burn::tensor::module::linear(x, weight, Some(self.bias.val())))
     }
 }
 
@@ -325,22 +334,41 @@ impl Conv2d {
     /// # Shapes
     /// `[batch, in_channels, h, w]` → `[batch, filters, h', w']`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.activation.apply(self.affine(x))
+        self.forward_with(x, self.activation)
     }
 
     /// The convolution plus bias, before the activation.
     pub fn affine(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, h, w] = x.dims();
-        let kernel = self.dims().2;
-        let pad = |side: usize| match self.padding {
+        self.forward_with(x, Activation::Linear)
+    }
+
+    /// The convolution, its bias and `activation`: one host operation on the CPU backend
+    /// ([`crate::fused`]), burn's operations elsewhere.
+    pub fn forward_with(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
+        if crate::fused::available(&x) {
+            let [_, _, h, w] = x.dims();
+            let spec = crate::fused::ConvSpec { stride: self.stride, pad_h: self.pad(h), pad_w: self.pad(w), activation };
+            return crate::fused::conv2d(x, self.weight.val(), self.bias.val(), spec);
+        }
+        activation.apply(self.affine_burn(x))
+    }
+
+    /// Keras's `(before, after)` padding of a side of `side` pixels.
+    fn pad(&self, side: usize) -> (usize, usize) {
+        match self.padding {
             Padding::Valid => (0, 0),
             Padding::Same => {
                 let out = side.div_ceil(self.stride);
-                let total = ((out - 1) * self.stride + kernel).saturating_sub(side);
+                let total = ((out - 1) * self.stride + self.dims().2).saturating_sub(side);
                 (total / 2, total - total / 2)
             }
-        };
-        let options = ConvOptions::new_with_padding([self.stride; 2], [pad(h), pad(w)], [1, 1], 1);
+        }
+    }
+
+    /// The convolution plus bias with burn's operations (other backends; the kernels' tests).
+    pub(crate) fn affine_burn(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let options = ConvOptions::new_with_padding([self.stride; 2], [self.pad(h), self.pad(w)], [1, 1], 1);
         burn::tensor::module::conv2d(x, self.weight.val(), Some(self.bias.val()), options)
     }
 }
@@ -393,11 +421,32 @@ impl ConvTranspose2d {
     /// # Shapes
     /// `[batch, in_channels, h, w]` → `[batch, filters, h', w']`
     pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.activation.apply(self.affine(x))
+        self.forward_with(x, self.activation)
     }
 
     /// The transposed convolution plus bias, before the activation.
     pub fn affine(&self, x: Tensor<4>) -> Tensor<4> {
+        self.forward_with(x, Activation::Linear)
+    }
+
+    /// The transposed convolution, its bias and `activation`: one host operation on the CPU
+    /// backend ([`crate::fused`]), burn's operations elsewhere.
+    pub fn forward_with(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
+        if crate::fused::available(&x) {
+            let [_, _, h, w] = x.dims();
+            let k = self.dims().2;
+            let (out_h, out_w) = (self.output_side(h), self.output_side(w));
+            let (full_h, full_w) = ((h - 1) * self.stride + k, (w - 1) * self.stride + k);
+            let crop = ((full_h.saturating_sub(out_h)) / 2, (full_w.saturating_sub(out_w)) / 2);
+            let spec = crate::fused::ConvTransposeSpec { stride: self.stride, out: (out_h, out_w), crop, activation };
+            return crate::fused::conv_transpose2d(x, self.weight.val(), self.bias.val(), spec);
+        }
+        activation.apply(self.affine_burn(x))
+    }
+
+    /// The transposed convolution plus bias with burn's operations (other backends; the
+    /// kernels' tests).
+    pub(crate) fn affine_burn(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         let options = ConvTransposeOptions::new([self.stride; 2], [0, 0], [0, 0], [1, 1], 1);
         let full = burn::tensor::module::conv_transpose2d(x, self.weight.val(), Some(self.bias.val()), options);
@@ -418,6 +467,14 @@ impl ConvTranspose2d {
 /// # Shapes
 /// `[batch, channels, h, w]` → `[batch, channels, h / pool, w / pool]`
 pub fn max_pool2d(x: Tensor<4>, pool: usize) -> Tensor<4> {
+    if crate::fused::available(&x) {
+        return crate::fused::max_pool2d(x, pool);
+    }
+    max_pool2d_burn(x, pool)
+}
+
+/// [`max_pool2d`] with burn's operation (other backends; the kernels' tests).
+pub(crate) fn max_pool2d_burn(x: Tensor<4>, pool: usize) -> Tensor<4> {
     burn::tensor::module::max_pool2d(x, MaxPoolOptions::new([pool, pool]).with_stride([pool, pool]))
 }
 

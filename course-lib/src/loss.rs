@@ -330,7 +330,7 @@ fn bce_lanes(zs: &[f32; LANES], ys: &[f32; LANES], scale: f32) -> ([f32; LANES],
 /// (libm's `expf` is a call per value): x = n·ln 2 + r with |r| ≤ ln 2 / 2, e^r by its Taylor
 /// polynomial, 2^n written into the exponent bits.
 #[inline(always)]
-fn exp_f32(x: f32) -> f32 {
+pub(crate) fn exp_f32(x: f32) -> f32 {
     // Below this e^x is under the smallest normal f32: return that instead of a denormal.
     let x = x.max(-87.0);
     // Rounds to the nearest integer by adding and subtracting 1.5·2^23.

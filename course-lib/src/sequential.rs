@@ -363,8 +363,8 @@ impl Layer {
         let act = |a: Activation| if pre_activation { Activation::Linear } else { a };
         match (self, x) {
             (Layer::Dense(l), Value::Flat(x)) => Value::Flat(act(l.activation).apply(l.affine(x))),
-            (Layer::Conv2d(l), Value::Image(x)) => Value::Image(act(l.activation).apply(l.affine(x))),
-            (Layer::ConvTranspose2d(l), Value::Image(x)) => Value::Image(act(l.activation).apply(l.affine(x))),
+            (Layer::Conv2d(l), Value::Image(x)) => Value::Image(l.forward_with(x, act(l.activation))),
+            (Layer::ConvTranspose2d(l), Value::Image(x)) => Value::Image(l.forward_with(x, act(l.activation))),
             (Layer::MaxPool2d(l), Value::Image(x)) => Value::Image(max_pool2d(x, l.pool)),
             (Layer::BatchNorm(l), x) => x.map(|x| l.forward(x), |x| l.forward(x)),
             (Layer::Dropout(l), x) => match x {
