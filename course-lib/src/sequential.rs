@@ -362,7 +362,7 @@ impl Layer {
     fn forward(&self, x: Value, noise: &mut Noise, terms: Option<&mut Vec<LossTerm>>, pre_activation: bool) -> Value {
         let act = |a: Activation| if pre_activation { Activation::Linear } else { a };
         match (self, x) {
-            (Layer::Dense(l), Value::Flat(x)) => Value::Flat(act(l.activation).apply(l.affine(x))),
+            (Layer::Dense(l), Value::Flat(x)) => Value::Flat(l.forward_with(x, act(l.activation))),
             (Layer::Conv2d(l), Value::Image(x)) => Value::Image(l.forward_with(x, act(l.activation))),
             (Layer::ConvTranspose2d(l), Value::Image(x)) => Value::Image(l.forward_with(x, act(l.activation))),
             (Layer::MaxPool2d(l), Value::Image(x)) => Value::Image(max_pool2d(x, l.pool)),
