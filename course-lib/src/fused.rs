@@ -8,7 +8,7 @@
 //! pooling the position of each maximum. The tests check every gradient against burn's own
 //! operations.
 
-use crate::kernels::{self, Geometry, View};
+use crate::kernels::{self, Geometry, Scratch, View};
 use crate::layers::Activation;
 use burn::backend::{Autodiff, BackendTypes, DispatchKindConversion, DispatchTensor, Flex, TensorMetadata};
 use burn::tensor::{Device, GradientCheckpointingStrategy, Tensor, TensorData};
@@ -107,14 +107,14 @@ fn conv_geometry(x: &[usize], w: &[usize], spec: &ConvSpec) -> Geometry {
 
 /// The forward pass on host values: the output (`[batch, out, h', w']`), the column matrix, and
 /// the geometry.
-fn conv_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, spec: &ConvSpec) -> (Vec<f32>, Vec<f32>, Geometry, usize) {
+fn conv_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, spec: &ConvSpec) -> (Vec<f32>, Scratch, Geometry, usize) {
     let (x_dims, w_dims) = (x.shape().to_vec(), w.shape().to_vec());
     let g = conv_geometry(&x_dims, &w_dims, spec);
     let out_c = w_dims[0];
-    let mut col = vec![0.0f32; g.col_rows() * g.col_cols()];
+    let mut col = Scratch::zeros(g.col_rows() * g.col_cols());
     kernels::im2col(&host(x), &g, &mut col);
     // [out, batch·positions], started at the bias so that the product adds onto it.
-    let mut z = vec![0.0f32; out_c * g.col_cols()];
+    let mut z = Scratch::zeros(out_c * g.col_cols());
     for (row, &bias) in z.chunks_mut(g.col_cols()).zip(host(b).iter()) {
         row.fill(bias);
     }
@@ -130,7 +130,7 @@ struct ConvBackward;
 
 #[derive(Debug, Clone)]
 struct ConvState {
-    col: Vec<f32>,
+    col: Scratch,
     w: FlexTensor,
     y: Vec<f32>,
     g: Geometry,
@@ -147,9 +147,9 @@ impl Backward<Flex, 3> for ConvBackward {
         let dy = grads.consume::<Flex>(&ops.node);
         let (g, positions, cols, rows) = (s.g, s.g.out_h * s.g.out_w, s.g.col_cols(), s.g.col_rows());
         // dz = dy ⊙ activation′(y), channel-major like the forward product.
-        let mut dz = vec![0.0f32; s.y.len()];
+        let mut dz = Scratch::zeros(s.y.len());
         kernels::nchw_to_channel_major(&host(&dy), g.batch, s.out_c, positions, &mut dz);
-        let mut y = vec![0.0f32; s.y.len()];
+        let mut y = Scratch::zeros(s.y.len());
         kernels::nchw_to_channel_major(&s.y, g.batch, s.out_c, positions, &mut y);
         kernels::activation_backward(&mut dz, &y, s.activation);
         if let Some(node) = pb {
@@ -164,7 +164,7 @@ impl Backward<Flex, 3> for ConvBackward {
         }
         if let Some(node) = px {
             // dcol = Wᵀ · dz, added back into the image frame.
-            let mut dcol = vec![0.0f32; rows * cols];
+            let mut dcol = Scratch::zeros(rows * cols);
             kernels::matmul(View::new(&host(&s.w), s.out_c, rows).t(), View::new(&dz, s.out_c, cols), &mut dcol, false);
             let mut dx = vec![0.0f32; g.batch * g.channels * g.height * g.width];
             kernels::col2im_add(&dcol, &g, &mut dx);
@@ -239,16 +239,16 @@ fn transpose_geometry(x: &[usize], w: &[usize], stride: usize) -> Geometry {
     }
 }
 
-fn transpose_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, spec: &ConvTransposeSpec) -> (Vec<f32>, Vec<f32>, Geometry, usize) {
+fn transpose_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, spec: &ConvTransposeSpec) -> (Vec<f32>, Scratch, Geometry, usize) {
     let (x_dims, w_dims) = (x.shape().to_vec(), w.shape().to_vec());
     let g = transpose_geometry(&x_dims, &w_dims, spec.stride);
     let in_c = x_dims[1];
     // The input channel-major, [in, batch·positions]; the product's columns are its positions.
-    let mut xc = vec![0.0f32; in_c * g.col_cols()];
+    let mut xc = Scratch::zeros(in_c * g.col_cols());
     kernels::nchw_to_channel_major(&host(x), g.batch, in_c, g.out_h * g.out_w, &mut xc);
-    let mut z = vec![0.0f32; g.col_rows() * g.col_cols()];
+    let mut z = Scratch::zeros(g.col_rows() * g.col_cols());
     kernels::matmul(View::new(&host(w), in_c, g.col_rows()).t(), View::new(&xc, in_c, g.col_cols()), &mut z, false);
-    let mut full = vec![0.0f32; g.batch * g.channels * g.height * g.width];
+    let mut full = Scratch::zeros(g.batch * g.channels * g.height * g.width);
     kernels::col2im_add(&z, &g, &mut full);
     let (oh, ow) = spec.out;
     let bias = host(b);
@@ -271,7 +271,7 @@ struct TransposeBackward;
 
 #[derive(Debug, Clone)]
 struct TransposeState {
-    xc: Vec<f32>,
+    xc: Scratch,
     w: FlexTensor,
     y: Vec<f32>,
     g: Geometry,
@@ -301,13 +301,13 @@ impl Backward<Flex, 3> for TransposeBackward {
         }
         // The output's gradient in the full frame (zero where the crop cut), read back into the
         // input grid's columns.
-        let mut full = vec![0.0f32; g.batch * g.channels * g.height * g.width];
+        let mut full = Scratch::zeros(g.batch * g.channels * g.height * g.width);
         for plane in 0..g.batch * g.channels {
             for i in 0..oh {
                 full[plane * g.height * g.width + (i + s.spec.crop.0) * g.width + s.spec.crop.1..][..ow].copy_from_slice(&dz[(plane * oh + i) * ow..][..ow]);
             }
         }
-        let mut dcol = vec![0.0f32; g.col_rows() * g.col_cols()];
+        let mut dcol = Scratch::zeros(g.col_rows() * g.col_cols());
         kernels::im2col(&full, &g, &mut dcol);
         if let Some(node) = pw {
             // dA = x · dcolᵀ, [in, out·k·k]
@@ -317,7 +317,7 @@ impl Backward<Flex, 3> for TransposeBackward {
         }
         if let Some(node) = px {
             // dx = A · dcol, [in, batch·positions]
-            let mut dxc = vec![0.0f32; s.in_c * g.col_cols()];
+            let mut dxc = Scratch::zeros(s.in_c * g.col_cols());
             kernels::matmul(View::new(&host(&s.w), s.in_c, g.col_rows()), View::new(&dcol, g.col_rows(), g.col_cols()), &mut dxc, false);
             let mut dx = vec![0.0f32; dxc.len()];
             kernels::channel_major_to_nchw(&dxc, g.batch, s.in_c, g.out_h * g.out_w, &mut dx);

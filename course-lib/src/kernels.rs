@@ -58,13 +58,36 @@ impl Geometry {
 /// The column matrix of `frame` (`[batch, channels, height, width]`): row `(c, ki, kj)`, column
 /// `(b, i, j)` holds `frame[b, c, i·stride + ki − pad_top, j·stride + kj − pad_left]`, 0 outside.
 pub fn im2col(frame: &[f32], g: &Geometry, col: &mut [f32]) {
-    let (positions, cols) = (g.out_h * g.out_w, g.col_cols());
+    let cols = g.col_cols();
     debug_assert_eq!(col.len(), g.col_rows() * cols);
+    let t = if col.len() < PARALLEL_COPY { 1 } else { threads() };
+    if t == 1 {
+        return im2col_rows(frame, g, col, 0);
+    }
+    // Each thread fills its own block of rows of `col`.
+    let rows_per = g.col_rows().div_ceil(t);
+    std::thread::scope(|s| {
+        for (i, block) in col.chunks_mut(rows_per * cols).enumerate() {
+            s.spawn(move || im2col_rows(frame, g, block, i * rows_per));
+        }
+    });
+}
+
+/// Copies below this many values run on one core (see [`im2col`], [`col2im_add`]).
+const PARALLEL_COPY: usize = 1 << 20;
+
+/// [`im2col`] for the rows of `col` from `first_row` on (`block` holds whole rows).
+fn im2col_rows(frame: &[f32], g: &Geometry, block: &mut [f32], first_row: usize) {
+    let (positions, cols) = (g.out_h * g.out_w, g.col_cols());
+    let rows = first_row..first_row + block.len() / cols;
     for c in 0..g.channels {
         for ki in 0..g.kernel {
             for kj in 0..g.kernel {
                 let row = (c * g.kernel + ki) * g.kernel + kj;
-                let out = &mut col[row * cols..(row + 1) * cols];
+                if !rows.contains(&row) {
+                    continue;
+                }
+                let out = &mut block[(row - first_row) * cols..(row - first_row + 1) * cols];
                 for b in 0..g.batch {
                     let plane = &frame[(b * g.channels + c) * g.height * g.width..][..g.height * g.width];
                     let dst = &mut out[b * positions..(b + 1) * positions];
@@ -101,14 +124,31 @@ pub fn im2col(frame: &[f32], g: &Geometry, col: &mut [f32]) {
 
 /// The adjoint of [`im2col`]: adds each column entry back into its place of `frame`.
 pub fn col2im_add(col: &[f32], g: &Geometry, frame: &mut [f32]) {
+    let t = if col.len() < PARALLEL_COPY { 1 } else { threads().min(g.batch) };
+    if t == 1 {
+        return col2im_batches(col, g, frame, 0..g.batch);
+    }
+    // Each thread adds into its own images of the batch (`frame` is batch-major).
+    let per = g.batch.div_ceil(t);
+    let image = g.channels * g.height * g.width;
+    std::thread::scope(|s| {
+        for (i, part) in frame.chunks_mut(per * image).enumerate() {
+            let first = i * per;
+            s.spawn(move || col2im_batches(col, g, part, first..first + part.len() / image));
+        }
+    });
+}
+
+/// [`col2im_add`] for the images `batches` of the batch; `frame` holds just those.
+fn col2im_batches(col: &[f32], g: &Geometry, frame: &mut [f32], batches: std::ops::Range<usize>) {
     let (positions, cols) = (g.out_h * g.out_w, g.col_cols());
     for c in 0..g.channels {
         for ki in 0..g.kernel {
             for kj in 0..g.kernel {
                 let row = (c * g.kernel + ki) * g.kernel + kj;
                 let src_row = &col[row * cols..(row + 1) * cols];
-                for b in 0..g.batch {
-                    let plane = &mut frame[(b * g.channels + c) * g.height * g.width..][..g.height * g.width];
+                for b in batches.clone() {
+                    let plane = &mut frame[((b - batches.start) * g.channels + c) * g.height * g.width..][..g.height * g.width];
                     let src = &src_row[b * positions..(b + 1) * positions];
                     for i in 0..g.out_h {
                         let y = (i * g.stride + ki) as isize - g.pad_top as isize;
@@ -176,6 +216,77 @@ impl<'a> View<'a> {
 fn threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
     *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8))
+}
+
+/// A zeroed `f32` buffer whose memory comes back to a process-wide pool when it is dropped.
+///
+/// Why: the column matrices of a convolution are megabytes, allocated and freed several times a
+/// step. Fresh large allocations come from the kernel as untouched pages, and the page faults of
+/// touching them took a fifth of a DCGAN iteration (`perf`); reused buffers are already mapped.
+pub struct Scratch(Vec<f32>);
+
+/// Buffers returned by dropped [`Scratch`]es, at most [`POOL_BUFFERS`] of them.
+static POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
+const POOL_BUFFERS: usize = 32;
+/// Smaller buffers are cheap to allocate: they are not pooled.
+const POOL_MIN: usize = 1 << 14;
+
+impl Scratch {
+    /// `len` zeros, in the smallest pooled buffer that holds them (or a new one).
+    pub fn zeros(len: usize) -> Scratch {
+        let reused = if len < POOL_MIN {
+            None
+        } else {
+            POOL.lock().ok().and_then(|mut pool| {
+                let best = pool.iter().enumerate().filter(|(_, v)| v.capacity() >= len).min_by_key(|(_, v)| v.capacity())?.0;
+                Some(pool.swap_remove(best))
+            })
+        };
+        let mut v = reused.unwrap_or_default();
+        v.clear();
+        v.resize(len, 0.0);
+        Scratch(v)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if self.0.capacity() < POOL_MIN {
+            return;
+        }
+        if let Ok(mut pool) = POOL.lock() {
+            if pool.len() < POOL_BUFFERS {
+                pool.push(std::mem::take(&mut self.0));
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.0
+    }
+}
+
+impl Clone for Scratch {
+    fn clone(&self) -> Scratch {
+        let mut copy = Scratch::zeros(self.len());
+        copy.copy_from_slice(self);
+        copy
+    }
+}
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scratch({} values)", self.0.len())
+    }
 }
 
 /// Products of fewer multiply-adds than this run on one core (see [`matmul`]).
@@ -452,6 +563,22 @@ mod tests {
         let lhs: f64 = col.iter().zip(&c).map(|(a, b)| (a * b) as f64).sum();
         let rhs: f64 = x.iter().zip(&back).map(|(a, b)| (a * b) as f64).sum();
         assert!((lhs - rhs).abs() < 1e-6, "{lhs} vs {rhs}");
+    }
+
+    /// Above [`PARALLEL_COPY`] the copies are split over threads: the same values as one core.
+    #[test]
+    fn threaded_copies_match_the_single_core_ones() {
+        let g = Geometry { batch: 32, channels: 64, height: 14, width: 14, kernel: 5, stride: 2, pad_top: 1, pad_left: 2, out_h: 7, out_w: 7 };
+        assert!(g.col_rows() * g.col_cols() >= PARALLEL_COPY);
+        let x: Vec<f32> = (0..32 * 64 * 14 * 14).map(|i| ((i * 31) % 17) as f32 - 8.0).collect();
+        let (mut threaded, mut single) = (vec![0.0; g.col_rows() * g.col_cols()], vec![0.0; g.col_rows() * g.col_cols()]);
+        im2col(&x, &g, &mut threaded);
+        im2col_rows(&x, &g, &mut single, 0);
+        assert_eq!(threaded, single);
+        let (mut back_t, mut back_s) = (vec![0.5; x.len()], vec![0.5; x.len()]);
+        col2im_add(&threaded, &g, &mut back_t);
+        col2im_batches(&single, &g, &mut back_s, 0..g.batch);
+        assert_eq!(back_t, back_s);
     }
 
     #[test]
