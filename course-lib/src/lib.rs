@@ -64,7 +64,8 @@ pub mod prelude {
         plot_toy_3d, reconstruction_grid, scatter_classes, scatter_thumbnails, show_reconstructions, tile_grid, xy_chart,
     };
     pub use crate::sequential::{Autoencoder, Layer, Sequential, Shape};
-    pub use crate::summary::{self, ModelSummary, Summary, Table};
+    pub use crate::rng::Rng;
+    pub use crate::summary::{self, ModelSummary, Summary, Table, summarize};
     pub use crate::train::{
         Data, FitConfig, History, Loss, Metric, Noise, Optimizer, OptimizerConfig, StepReport, Targets, TrainModel,
         TrainOutput, evaluate, fit, fit_resumable, predict, train_step,

@@ -33,17 +33,30 @@ pub struct ModelSummary {
 /// The summary of any model, for one a student defines in a cell: a row per parameter tensor
 /// (named by its path in the model), its shape and its size.
 pub fn summarize<M: burn::module::Module>(name: &str, model: &M) -> ModelSummary {
-    struct Rows(Vec<LayerRow>);
+    /// burn calls `enter_module` with each field's name on the way down to a parameter.
+    struct Rows {
+        path: Vec<String>,
+        rows: Vec<LayerRow>,
+    }
     impl burn::module::ModuleVisitor for Rows {
-        fn visit_float_with_path<const D: usize>(&mut self, path: &[String], _id: burn::module::ParamId, tensor: &burn::tensor::Tensor<D>) {
-            let dims = tensor.dims().to_vec();
+        fn enter_module(&mut self, name: &str, _container_type: &str) {
+            self.path.push(name.to_owned());
+        }
+        fn exit_module(&mut self, _name: &str, _container_type: &str) {
+            self.path.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::tensor::Tensor<D>>) {
+            let value = param.val();
+            let dims = value.dims().to_vec();
             let params = dims.iter().product();
-            self.0.push(LayerRow { name: path.join("."), kind: "parameter".to_owned(), output_shape: dims, params, trainable_params: params });
+            // As `trainable_params` counts: frozen only on a training device.
+            let trainable_params = if value.is_require_grad() || !value.device().is_autodiff() { params } else { 0 };
+            self.rows.push(LayerRow { name: self.path.join("."), kind: "parameter".to_owned(), output_shape: dims, params, trainable_params });
         }
     }
-    let mut rows = Rows(Vec::new());
+    let mut rows = Rows { path: Vec::new(), rows: Vec::new() };
     model.visit(&mut rows);
-    ModelSummary { name: name.to_owned(), rows: rows.0 }
+    ModelSummary { name: name.to_owned(), rows: rows.rows }
 }
 
 /// A model that can describe its layers.
@@ -232,6 +245,29 @@ impl fmt::Display for ModelSummary {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A model defined in a notebook cell: one row per parameter, named by its field path.
+    #[test]
+    fn any_module_is_summarized_by_its_parameters() {
+        #[derive(burn::module::Module, Debug)]
+        struct Mine {
+            layers: Vec<crate::layers::Dense>,
+        }
+        let mut rng = crate::rng::Rng::new(1);
+        let device = crate::device::training_device();
+        let mine = Mine {
+            layers: vec![
+                crate::layers::Dense::new(784, 300, crate::layers::Activation::Selu, &mut rng, &device),
+                crate::layers::Dense::new(300, 784, crate::layers::Activation::Sigmoid, &mut rng, &device),
+            ],
+        };
+        let s = summarize("mine", &mine);
+        let names: Vec<&str> = s.rows.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["layers.0.weight", "layers.0.bias", "layers.1.weight", "layers.1.bias"]);
+        assert_eq!(s.rows[0].output_shape, vec![784, 300]);
+        assert_eq!(s.total_params(), 784 * 300 + 300 + 300 * 784 + 784);
+        assert_eq!(s.trainable_params(), s.total_params());
+    }
 
     #[test]
     fn thousands_separators() {
