@@ -24,6 +24,12 @@ def main():
         print(f"trivial cells (10), median:           {statistics.median(trivial):6.2f} s  (min {min(trivial):.2f}, max {max(trivial):.2f})")
         seconds, out, error = kernel.run("let toy: Matrix = toy_3d_data(4);\nlet mut ae: linear_ae::LinearAe = LinearAeConfig::new().init(&training_device())?;\nlet h: History = ae.fit(Data::autoencoder(&toy), None, &linear_ae::fit_config(1.5).with_verbose(false))?;\nprintln!(\"{:.3} ms per epoch\", 1000.0 * h.seconds.iter().sum::<f64>() / h.seconds.len() as f64);")
         print(f"toy model, 20 epochs (whole cell):    {seconds:6.1f} s; inside the kernel: {out.strip()}" + (f"  ERROR {error}" if error else ""))
+        # A student's `let` without a type: rustc infers it and the running cell names it (the
+        # set-up's evcxr patch); the next cell then reads the variable back by that name.
+        seconds, _, error = kernel.run("let untyped = toy_3d_data(4);")
+        print(f"untyped course-lib variable:          {seconds:6.1f} s" + (f"  ERROR {error}" if error else ""))
+        seconds, out, error = kernel.run("untyped.rows")
+        print(f"next cell reading it:                 {seconds:6.1f} s  ({out.strip()} rows)" + (f"  ERROR {error}" if error else ""))
     finally:
         kernel.close()
 

@@ -1,7 +1,9 @@
-"""Runs every notebook in notebooks/ top to bottom through a real Jupyter kernel manager (nbclient)
-with the course's Rust kernel, in quick mode, and fails on any error output.
+"""Runs every notebook in notebooks/ (the lessons) and tests/notebooks/ (notebooks written as tests)
+top to bottom through a real Jupyter kernel manager (nbclient) with the course's Rust kernel, in
+quick mode, and fails on any error output, except in cells tagged `raises-exception`: those must
+fail, with a short message (no backtrace), and the cells after them must still run.
 
-Usage: run_notebooks.py [NOTEBOOK ...]   (default: all of notebooks/*.ipynb)
+Usage: run_notebooks.py [NOTEBOOK ...]   (default: all of notebooks/*.ipynb and tests/notebooks/*.ipynb)
 Prints the seconds each cell took, so that slow cells show up.
 """
 import os
@@ -15,6 +17,7 @@ from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+TEST_NOTEBOOKS = ROOT / "tests" / "notebooks"
 
 
 def run(path):
@@ -43,6 +46,8 @@ def run(path):
             seconds = f"{(t1 - t0).total_seconds():6.1f} s"
         first_line = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
         print(f"  cell {index:2d} {seconds:>9}  {first_line[:70]}")
+        expected = "raises-exception" in cell.metadata.get("tags", [])
+        errors = []
         for output in cell.get("outputs", []):
             text = output.get("text", "") if output.output_type == "stream" else ""
             # A cell whose `?` meets an Err prints the error to stderr (evcxr shows no error
@@ -50,17 +55,25 @@ def run(path):
             # notices on stderr start with "warning:".
             stderr = output.output_type == "stream" and output.get("name") == "stderr"
             failed_call = stderr and any(line.strip() and not line.startswith("warning:") for line in text.splitlines())
-            if output.output_type == "error" or "panicked at" in text or failed_call:
+            if output.output_type == "error" or "panicked" in text or failed_call:
                 detail = "\n".join(output.get("traceback", [])) or output.get("evalue", "") or text
-                detail = re.sub(r"\x1b\[[0-9;]*m", "", detail)  # the kernel colours its errors
-                failures.append(f"{path.name}, cell {index}:\n{cell.source}\n--- error ---\n{detail}")
+                errors.append(re.sub(r"\x1b\[[0-9;]*m", "", detail))  # the kernel colours its errors
+        if expected:
+            message = "\n".join(errors)
+            print("    (expected to fail) " + message.strip().replace("\n", "\n    " + " " * 20)[:400])
+            if not errors:
+                failures.append(f"{path.name}, cell {index}:\n{cell.source}\n--- expected an error, and it ran ---")
+            elif "stack backtrace" in message or "rust_begin_unwind" in message:
+                failures.append(f"{path.name}, cell {index}:\n{cell.source}\n--- the error came with a backtrace ---\n{message}")
+        elif errors:
+            failures.append(f"{path.name}, cell {index}:\n{cell.source}\n--- error ---\n" + "\n".join(errors))
     print(f"  {path.name}: {total:.1f} s")
     return failures
 
 
 def main():
     os.environ["COURSE_MODE"] = "quick"
-    paths = [Path(p) for p in sys.argv[1:]] or sorted(NOTEBOOKS.glob("*.ipynb"))
+    paths = [Path(p) for p in sys.argv[1:]] or sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(TEST_NOTEBOOKS.glob("*.ipynb"))
     failures = []
     for path in paths:
         print(f"{path.name}")

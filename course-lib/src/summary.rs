@@ -30,6 +30,9 @@ pub struct ModelSummary {
     pub rows: Vec<LayerRow>,
 }
 
+/// The kind of the rows of [`summarize`]: a parameter tensor rather than a layer.
+const PARAMETER: &str = "parameter";
+
 /// The summary of any model, for one a student defines in a cell: a row per parameter tensor
 /// (named by its path in the model), its shape and its size.
 pub fn summarize<M: burn::module::Module>(name: &str, model: &M) -> ModelSummary {
@@ -51,7 +54,7 @@ pub fn summarize<M: burn::module::Module>(name: &str, model: &M) -> ModelSummary
             let params = dims.iter().product();
             // As `trainable_params` counts: frozen only on a training device.
             let trainable_params = if value.is_require_grad() || !value.device().is_autodiff() { params } else { 0 };
-            self.rows.push(LayerRow { name: self.path.join("."), kind: "parameter".to_owned(), output_shape: dims, params, trainable_params });
+            self.rows.push(LayerRow { name: self.path.join("."), kind: PARAMETER.to_owned(), output_shape: dims, params, trainable_params });
         }
     }
     let mut rows = Rows { path: Vec::new(), rows: Vec::new() };
@@ -213,12 +216,14 @@ pub fn thousands(n: usize) -> String {
 
 impl fmt::Display for ModelSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let shape = |s: &[usize]| {
-            let dims: Vec<String> = s.iter().map(usize::to_string).collect();
-            format!("(None, {})", dims.join(", "))
+        // A layer's output has a batch axis (Keras's `None`); a parameter's shape has none.
+        let shape = |r: &LayerRow| {
+            let dims: Vec<String> = r.output_shape.iter().map(usize::to_string).collect();
+            if r.kind == PARAMETER { format!("({})", dims.join(", ")) } else { format!("(None, {})", dims.join(", ")) }
         };
         let layers: Vec<String> = self.rows.iter().map(|r| format!("{} ({})", r.name, r.kind)).collect();
-        let shapes: Vec<String> = self.rows.iter().map(|r| shape(&r.output_shape)).collect();
+        let shapes: Vec<String> = self.rows.iter().map(shape).collect();
+        let shape_header = if !self.rows.is_empty() && self.rows.iter().all(|r| r.kind == PARAMETER) { "Shape" } else { "Output Shape" };
         // Keras's column widths, widened when a name does not fit.
         let w1 = layers.iter().map(|l| l.len() + 2).max().unwrap_or(0).max(28);
         let w2 = shapes.iter().map(|s| s.len() + 2).max().unwrap_or(0).max(26);
@@ -226,7 +231,7 @@ impl fmt::Display for ModelSummary {
         let rule = |c: char| c.to_string().repeat(width);
         writeln!(f, "Model: \"{}\"", self.name)?;
         writeln!(f, "{}", rule('_'))?;
-        writeln!(f, " {:<w1$}{:<w2$}{}", "Layer (type)", "Output Shape", "Param #")?;
+        writeln!(f, " {:<w1$}{:<w2$}{}", "Layer (type)", shape_header, "Param #")?;
         writeln!(f, "{}", rule('='))?;
         for (i, row) in self.rows.iter().enumerate() {
             writeln!(f, " {:<w1$}{:<w2$}{}", layers[i], shapes[i], thousands(row.params))?;
@@ -267,6 +272,8 @@ mod tests {
         assert_eq!(s.rows[0].output_shape, vec![784, 300]);
         assert_eq!(s.total_params(), 784 * 300 + 300 + 300 * 784 + 784);
         assert_eq!(s.trainable_params(), s.total_params());
+        let text = s.to_string();
+        assert!(text.contains("Shape") && text.contains("(784, 300)") && !text.contains("None"), "{text}");
     }
 
     #[test]
