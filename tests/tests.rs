@@ -7,6 +7,9 @@ mod common;
 mod engine;
 // Fashion-MNIST loading on the committed sample.
 mod data;
+// A catalogue of bad inputs: each refused with a message that names the problem, and nothing
+// changed.
+mod bad_inputs;
 // Figures, byte for byte.
 mod figures;
 // Lesson 01: linear autoencoder = PCA.

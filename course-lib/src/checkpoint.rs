@@ -263,11 +263,20 @@ pub(crate) fn save_training<M: TrainModel>(path: &Path, model: &M, optimizers: &
 
 /// Reads a checkpoint written by [`save_training`]: the model (a copy of `fresh` with the saved
 /// parameters), the optimizers' states (loaded into `optimizers`), and the loop's state.
-pub(crate) fn load_training<M: TrainModel>(path: &Path, fresh: &M, optimizers: &[(&str, &crate::train::Optimizer)]) -> Result<(M, serde_json::Value)> {
+///
+/// `accept` sees the loop's state first and may refuse it (a run with other settings): then
+/// nothing is loaded, and the caller's optimizers keep their state.
+pub(crate) fn load_training<M: TrainModel>(
+    path: &Path,
+    fresh: &M,
+    optimizers: &[(&str, &crate::train::Optimizer)],
+    accept: impl FnOnce(&serde_json::Value) -> Result<()>,
+) -> Result<(M, serde_json::Value)> {
     let file = CheckpointFile::read(path)?;
     check_description(fresh, &file, path)?;
     let missing = |what: &str| CourseError::Checkpoint { path: path.to_path_buf(), problem: format!("it has no {what}: it was not saved by a resumable training run") };
     let training = file.training.clone().ok_or_else(|| missing("training state"))?;
+    accept(&training["state"])?;
     let model = with_model_bytes(fresh, file.section("model").ok_or_else(|| missing("model section"))?, path)?;
     for (name, optimizer) in optimizers {
         let bytes = file.section(name).ok_or_else(|| missing(&format!("{name} section")))?;

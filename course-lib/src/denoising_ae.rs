@@ -121,6 +121,7 @@ fn dense_decoder(name: &str, codings: usize, hidden: usize, seed: u64, device: &
 /// `x` corrupted as `corruption` corrupts a training batch, with noise from `seed`: the top row of
 /// the slide's figure (the book's `noise(X_valid, training=True)`).
 pub fn corrupt(x: &Matrix, corruption: Corruption, seed: u64) -> Result<Matrix> {
+    x.check()?;
     corruption.check()?;
     let device = crate::device::device();
     let mut noise = Noise::training(seed);

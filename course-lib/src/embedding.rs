@@ -104,6 +104,9 @@ impl TsneConfig {
         {
             return Err(CourseError::bad_config("learning_rate", format!("must be positive, got {lr}; leave it None for scikit-learn's automatic value")));
         }
+        if !(self.early_exaggeration > 0.0 && self.early_exaggeration.is_finite()) {
+            return Err(CourseError::bad_config("early_exaggeration", format!("must be positive, got {}; scikit-learn uses 12", self.early_exaggeration)));
+        }
         if !(self.theta >= 0.0 && self.theta < 2.0) {
             return Err(CourseError::bad_config("theta", format!("must be in [0, 2), got {}; 0.5 is usual", self.theta)));
         }

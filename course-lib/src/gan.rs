@@ -826,6 +826,14 @@ impl GanFitConfig {
         if self.batch_size == 0 || self.batch_size > images {
             return Err(CourseError::bad_config("batch_size", format!("must be between 1 and the {images} training images (the slide's is 32)")));
         }
+        if let Some(limit) = self.max_seconds
+            && !(limit > 0.0 && limit.is_finite())
+        {
+            return Err(CourseError::bad_config("max_seconds", format!("must be a positive number of seconds, got {limit}")));
+        }
+        if self.replay == Some(0) {
+            return Err(CourseError::bad_config("replay", "must keep at least one image (or leave replay off)"));
+        }
         Ok(())
     }
 }
@@ -870,7 +878,12 @@ pub fn train_gan_with(
     config: &GanFitConfig,
     mut after_epoch: impl FnMut(&Gan, usize) -> Result<()>,
 ) -> Result<GanHistory> {
+    images.check()?;
+    sample_codings.check()?;
     config.check(images.rows)?;
+    if sample_codings.rows == 0 {
+        return Err(CourseError::bad_config("sample_codings", "must hold at least one coding (the images drawn after each epoch)"));
+    }
     if images.cols != gan.discriminator.input.size() {
         return Err(CourseError::shape("train_gan: images", format!("{} pixels per image", gan.discriminator.input.size()), format!("{}", images.cols)));
     }
@@ -894,11 +907,16 @@ pub fn train_gan_with(
     if let Some(dir) = &config.checkpoint_dir {
         if let Some(epoch) = (1..=config.epochs).rev().find(|&e| epoch_checkpoint(gan, dir, e).exists()) {
             let path = epoch_checkpoint(gan, dir, epoch);
-            let (loaded, state) = crate::checkpoint::load_training(&path, &*gan, &optimizers)?;
-            let saved: SavedGan = serde_json::from_value(state).map_err(|e| CourseError::Checkpoint { path: path.clone(), problem: format!("its training state cannot be read ({e})") })?;
-            if saved.settings != settings {
-                return Err(CourseError::Checkpoint { path, problem: format!("it was saved by a run with other settings ({}), and this run has {settings}", saved.settings) });
-            }
+            let read = |state: &serde_json::Value| {
+                serde_json::from_value::<SavedGan>(state.clone()).map_err(|e| CourseError::Checkpoint { path: path.clone(), problem: format!("its training state cannot be read ({e})") })
+            };
+            // Compared before anything is loaded: a refused checkpoint changes no optimizer.
+            let accept = |state: &serde_json::Value| match read(state)? {
+                saved if saved.settings == settings => Ok(()),
+                saved => Err(CourseError::Checkpoint { path: path.clone(), problem: format!("it was saved by a run with other settings ({}), and this run has {settings}", saved.settings) }),
+            };
+            let (loaded, state) = crate::checkpoint::load_training(&path, &*gan, &optimizers, accept)?;
+            let saved = read(&state)?;
             *gan = loaded;
             (history, noise, replay) = (saved.history, saved.noise, saved.replay);
             if config.verbose {

@@ -311,6 +311,9 @@ impl GreedyRun {
 /// Greedy layer-wise training: trains a shallow autoencoder per phase, each on the codings of the
 /// one before, and stacks them.
 pub fn train_greedy(train: &Matrix, valid: &Matrix, phases: &[GreedyPhase], seed: u64, device: &Device) -> Result<GreedyRun> {
+    if let Some(i) = phases.iter().position(|p| p.units == 0) {
+        return Err(CourseError::bad_config("units", format!("phase {} has a coding of 0 units; each phase needs at least 1 (the slide's are 100 and 30)", i + 1)));
+    }
     let mut rng = Rng::new(seed);
     let (mut x_train, mut x_valid) = (train.clone(), valid.clone());
     let mut stacked: Option<StackedAe> = None;

@@ -798,17 +798,23 @@ pub fn fit_resumable<M: TrainModel>(model: &mut M, train: Data, validation: Opti
     let settings = fit_settings(config, &train);
     let mut state = FitState::new(config);
     if path.exists() {
-        let (loaded, saved) = crate::checkpoint::load_training(path, &*model, &[("optimizer", &config.optimizer)])?;
-        let saved: SavedFit = serde_json::from_value(saved).map_err(|e| CourseError::Checkpoint {
-            path: path.to_path_buf(),
-            problem: format!("its training state cannot be read ({e}); delete it to start again"),
-        })?;
-        if saved.settings != settings {
-            return Err(CourseError::Checkpoint {
+        let read = |state: &serde_json::Value| {
+            serde_json::from_value::<SavedFit>(state.clone()).map_err(|e| CourseError::Checkpoint {
+                path: path.to_path_buf(),
+                problem: format!("its training state cannot be read ({e}); delete it to start again"),
+            })
+        };
+        // The settings are compared before anything is loaded: a refused checkpoint leaves the
+        // model and the optimizer as they were.
+        let accept = |state: &serde_json::Value| match read(state)? {
+            saved if saved.settings == settings => Ok(()),
+            saved => Err(CourseError::Checkpoint {
                 path: path.to_path_buf(),
                 problem: format!("it was saved by a run with other settings ({}), and this run has {}", saved.settings, settings),
-            });
-        }
+            }),
+        };
+        let (loaded, saved) = crate::checkpoint::load_training(path, &*model, &[("optimizer", &config.optimizer)], accept)?;
+        let saved = read(&saved)?;
         *model = loaded;
         state = saved.state;
         if config.verbose {
