@@ -10,6 +10,10 @@ mod data;
 // A catalogue of bad inputs: each refused with a message that names the problem, and nothing
 // changed.
 mod bad_inputs;
+// Mutated IDX files and checkpoints: an answer or an error, never a panic.
+mod fuzz;
+// The command line of `./course lab`.
+mod launch;
 // Figures, byte for byte.
 mod figures;
 // Lesson 01: linear autoencoder = PCA.

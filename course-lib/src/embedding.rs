@@ -154,19 +154,63 @@ fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
 }
 
 /// The `k` nearest neighbours of every row (excluding itself), with squared distances, nearest
-/// first. Brute force: exact, and fast enough for the lesson's 5,000 points.
+/// first, ties by index. Memory: the `k` neighbours of each row, plus a scratch row per thread.
+///
+/// Up to [`BLOCKED_KNN_MIN`] points every distance is computed in `f64`, pair by pair. Above it,
+/// the distances of a block of rows to all points come from one matrix product
+/// (`|a − b|² = |a|² + |b|² − 2 a·b`, in `f32`), which is several times faster; the
+/// [`KNN_MARGIN`] extra candidates it keeps per row are then measured in `f64` as the small case
+/// measures them, so that rounding in the product cannot change which `k` are kept except
+/// between candidates within `f32` rounding of each other.
 pub fn nearest_neighbours(x: &Matrix, k: usize, threads: usize) -> Vec<Vec<(usize, f64)>> {
-    parallel_map(x.rows, threads, |i| {
-        let xi = x.at(i);
-        let mut d: Vec<(usize, f64)> = (0..x.rows).filter(|&j| j != i).map(|j| (j, squared_distance(xi, x.at(j)))).collect();
-        let k = k.min(d.len());
-        if k < d.len() {
-            d.select_nth_unstable_by(k, |a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-            d.truncate(k);
-        }
-        d.sort_unstable_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
-        d
-    })
+    let k = k.min(x.rows.saturating_sub(1));
+    if x.rows <= BLOCKED_KNN_MIN {
+        return parallel_map(x.rows, threads, |i| {
+            let xi = x.at(i);
+            let candidates = (0..x.rows).filter(|&j| j != i).map(|j| (j, squared_distance(xi, x.at(j))));
+            nearest_of(candidates.collect(), k)
+        });
+    }
+    let (n, dims) = (x.rows, x.cols);
+    let norms: Vec<f32> = (0..n).map(|i| x.at(i).iter().map(|v| v * v).sum()).collect();
+    let all = crate::kernels::View::new(&x.data, n, dims).t();
+    let mut out = Vec::with_capacity(n);
+    let mut products = vec![0.0f32; KNN_BLOCK * n];
+    for start in (0..n).step_by(KNN_BLOCK) {
+        let rows = KNN_BLOCK.min(n - start);
+        let block = crate::kernels::View::new(&x.data[start * dims..(start + rows) * dims], rows, dims);
+        // [rows × n] dot products, split over the cores by the product itself.
+        crate::kernels::matmul(block, all, &mut products[..rows * n], false);
+        let products = &products;
+        out.extend(parallel_map(rows, threads, |r| {
+            let i = start + r;
+            let dots = &products[r * n..(r + 1) * n];
+            let approx: Vec<(usize, f64)> = (0..n).filter(|&j| j != i).map(|j| (j, (norms[i] + norms[j] - 2.0 * dots[j]) as f64)).collect();
+            let xi = x.at(i);
+            let exact = nearest_of(approx, k + KNN_MARGIN).into_iter().map(|(j, _)| (j, squared_distance(xi, x.at(j)))).collect();
+            nearest_of(exact, k)
+        }));
+    }
+    out
+}
+
+/// See [`nearest_neighbours`]: the point count above which distances come from matrix products.
+pub const BLOCKED_KNN_MIN: usize = 10_000;
+/// Rows per matrix product of the blocked search (its scratch is `KNN_BLOCK × n` values).
+const KNN_BLOCK: usize = 256;
+/// Extra candidates the blocked search keeps before measuring them exactly.
+const KNN_MARGIN: usize = 16;
+
+/// The `k` nearest of `candidates` `(index, squared distance)`, nearest first, ties by index,
+/// in a vector of exactly that size.
+fn nearest_of(mut candidates: Vec<(usize, f64)>, k: usize) -> Vec<(usize, f64)> {
+    let order = |a: &(usize, f64), b: &(usize, f64)| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0));
+    if k < candidates.len() {
+        candidates.select_nth_unstable_by(k, order);
+    }
+    let mut nearest = candidates[..k.min(candidates.len())].to_vec();
+    nearest.sort_unstable_by(order);
+    nearest
 }
 
 /// The conditional affinities of one point to its neighbours: a Gaussian whose width is found by
@@ -213,15 +257,52 @@ pub fn affinities(x: &Matrix, perplexity: f64, k: usize, threads: usize) -> Affi
         let d: Vec<f64> = knn[i].iter().map(|&(_, d)| d).collect();
         knn[i].iter().map(|&(j, _)| j).zip(conditional_affinities(&d, perplexity)).collect()
     });
-    let mut merged: Vec<std::collections::BTreeMap<usize, f64>> = vec![Default::default(); n];
+    drop(knn);
+    // p_j|i + p_i|j as compressed rows: each conditional affinity goes into row i and row j, then
+    // each row is sorted and its duplicates (pairs that are neighbours both ways) summed.
+    let mut counts = vec![0usize; n + 1];
     for (i, row) in conditional.iter().enumerate() {
-        for &(j, p) in row {
-            *merged[i].entry(j).or_default() += p;
-            *merged[j].entry(i).or_default() += p;
+        counts[i] += row.len();
+        for &(j, _) in row {
+            counts[j] += 1;
         }
     }
-    let total: f64 = merged.iter().flat_map(|m| m.values()).sum::<f64>().max(f64::MIN_POSITIVE);
-    Affinities::from_rows(merged.into_iter().map(|row| row.into_iter().map(move |(j, p)| (j, p / total))))
+    let mut offsets = vec![0usize; n + 1];
+    for i in 0..n {
+        offsets[i + 1] = offsets[i] + counts[i];
+    }
+    let mut fill = offsets.clone();
+    let mut entries = vec![(0u32, 0.0f64); offsets[n]];
+    for (i, row) in conditional.iter().enumerate() {
+        for &(j, p) in row {
+            entries[fill[i]] = (j as u32, p);
+            fill[i] += 1;
+            entries[fill[j]] = (i as u32, p);
+            fill[j] += 1;
+        }
+    }
+    drop(conditional);
+    let mut total = 0.0;
+    let mut rows: Vec<Vec<(usize, f64)>> = Vec::with_capacity(n);
+    for i in 0..n {
+        let row = &mut entries[offsets[i]..offsets[i + 1]];
+        row.sort_unstable_by_key(|e| e.0);
+        let mut merged: Vec<(usize, f64)> = Vec::with_capacity(row.len());
+        for &(j, p) in row.iter() {
+            match merged.last_mut() {
+                Some(last) if last.0 == j as usize => last.1 += p,
+                _ => merged.push((j as usize, p)),
+            }
+        }
+        // One running sum over all values in row order, as before this was sparse (the
+        // lesson's pinned embedding depends on the rounding).
+        for e in &merged {
+            total += e.1;
+        }
+        rows.push(merged);
+    }
+    let total = total.max(f64::MIN_POSITIVE);
+    Affinities::from_rows(rows.into_iter().map(|row| row.into_iter().map(move |(j, p)| (j, p / total))))
 }
 
 /// A quadtree over the embedding, each cell knowing how many points it holds and their centre of
@@ -644,11 +725,49 @@ fn to_matrix(y: &[[f64; 2]]) -> Matrix {
     Matrix { rows: y.len(), cols: 2, data: y.iter().flat_map(|p| [p[0] as f32, p[1] as f32]).collect() }
 }
 
+/// Bytes a t-SNE of `n` points with `k` neighbours each holds at its peak (the affinities' build:
+/// neighbour lists, conditional affinities, both directions of each, the compressed rows), plus
+/// the blocked neighbour search's scratch and the optimiser's per-point arrays.
+fn tsne_bytes(n: usize, k: usize) -> u64 {
+    let (n, k) = (n as u64, k as u64);
+    let per_pair = 16 + 16 + 2 * 16 + 2 * 16 + 2 * 12;
+    n * k * per_pair + if n as usize > BLOCKED_KNN_MIN { KNN_BLOCK as u64 * n * 4 } else { 0 } + n * 256
+}
+
+/// Refuses, before anything is allocated, a computation that needs more memory than the machine
+/// has available: a kernel killed by the system loses every variable of the notebook.
+fn check_memory(what: &str, needed: u64, smaller: &str) -> Result<()> {
+    let Some(available) = available_memory() else { return Ok(()) };
+    // Leave a quarter of what is free to the rest of the notebook and the system.
+    if needed > available / 4 * 3 {
+        let gb = |b: u64| b as f64 / 1e9;
+        return Err(CourseError::bad_config(
+            what,
+            format!("needs about {:.1} GB, and this machine has {:.1} GB available; {smaller}", gb(needed), gb(available)),
+        ));
+    }
+    Ok(())
+}
+
+/// `MemAvailable` of `/proc/meminfo` (Linux), in bytes.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
 /// Barnes-Hut t-SNE of the rows of `x` to 2-D (the slide's `TSNE().fit_transform(X)`).
+///
+/// Memory grows linearly with the number of points (about 20 KB a point at the default
+/// perplexity: 1.1 GB for all 55,000 training codings); a run that would not fit in the memory
+/// available is refused before it starts.
 pub fn tsne(x: &Matrix, config: &TsneConfig) -> Result<Embedding> {
+    x.check()?;
     config.check(x.rows)?;
     let start = std::time::Instant::now();
     let k = ((3.0 * config.perplexity + 1.0) as usize).min(x.rows - 1);
+    check_memory("t-SNE", tsne_bytes(x.rows, k), "embed a subsample, such as the first 10,000 rows (`x.head(10_000)`)")?;
     let p = affinities(x, config.perplexity, k, config.thread_count());
     let (y, kl) = optimise(&p, starting_points(x, config)?, config, config.theta);
     Ok(Embedding { points: to_matrix(&y), kl_divergence: kl, seconds: start.elapsed().as_secs_f64() })
@@ -657,7 +776,9 @@ pub fn tsne(x: &Matrix, config: &TsneConfig) -> Result<Embedding> {
 /// Exact t-SNE: affinities to every other point and every pairwise force. O(n²) per iteration,
 /// for small inputs and as the reference [`tsne`] is tested against.
 pub fn tsne_exact(x: &Matrix, config: &TsneConfig) -> Result<Embedding> {
+    x.check()?;
     config.check(x.rows)?;
+    check_memory("exact t-SNE", tsne_bytes(x.rows, x.rows - 1), "use the Barnes-Hut `tsne`, or fewer points")?;
     let start = std::time::Instant::now();
     let p = affinities(x, config.perplexity, x.rows - 1, config.thread_count());
     let (y, kl) = optimise(&p, starting_points(x, config)?, config, 0.0);
@@ -792,6 +913,30 @@ impl fmt::Display for QualityTable {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Above `BLOCKED_KNN_MIN` points the neighbours come from matrix products: the same
+    /// neighbours, in the same order, as measuring every pair.
+    #[test]
+    fn blocked_neighbours_are_the_exact_ones() {
+        let n = BLOCKED_KNN_MIN + 300;
+        let mut rng = crate::rng::Rng::new(3);
+        let data: Vec<f32> = (0..n * 12).map(|_| rng.normal() as f32).collect();
+        let x = Matrix { rows: n, cols: 12, data };
+        let knn = nearest_neighbours(&x, 15, 2);
+        assert_eq!(knn.len(), n);
+        for i in (0..n).step_by(997) {
+            let all = (0..n).filter(|&j| j != i).map(|j| (j, squared_distance(x.at(i), x.at(j)))).collect();
+            assert_eq!(knn[i], nearest_of(all, 15), "row {i}");
+        }
+    }
+
+    #[test]
+    fn a_run_that_would_not_fit_in_memory_is_refused_first() {
+        // 3 million points of exact t-SNE: terabytes.
+        let err = check_memory("exact t-SNE", tsne_bytes(3_000_000, 2_999_999), "use fewer points").unwrap_err();
+        assert!(err.to_string().contains("needs about") && err.to_string().contains("use fewer points"), "{err}");
+        assert!(check_memory("t-SNE", tsne_bytes(5_000, 91), "").is_ok());
+    }
     use crate::rng::Rng;
 
     /// `clusters` Gaussian blobs in `dim` dimensions, `per` points each, labelled by blob.
