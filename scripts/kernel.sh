@@ -38,8 +38,9 @@ run_kernel() {
   export EVCXR_TMPDIR=$1
   export COURSE_LIB_DEPS=$1/target/$host/debug/deps
   export LD_LIBRARY_PATH=$COURSE_LIB_DEPS:$LD_LIBRARY_PATH
-  # The set-up's patched evcxr_jupyter (see ./course, setup_evcxr).
-  exec "$cache/evcxr/bin/evcxr_jupyter" --control_file "$connection_file"
+  # The set-up's patched evcxr_jupyter (see ./course, setup_evcxr); COURSE_EVCXR names another
+  # evcxr_jupyter binary, to compare the patched kernel with an unpatched one.
+  exec "${COURSE_EVCXR:-$cache/evcxr/bin/evcxr_jupyter}" --control_file "$connection_file"
 }
 
 if [[ -n "${COURSE_KERNEL_DIR:-}" ]]; then

@@ -2176,3 +2176,42 @@ fn train_greedy_with_a_phase_of_zero_units() {
     phases[1].units = 0;
     bad_config(stacked_ae::train_greedy(&x, &x, &phases, 42, &training_device()), "units", &["phase 2 has a coding of 0 units"]);
 }
+
+// ---- Diagrams and the shipped models -------------------------------------------------------
+
+#[test]
+fn autoencoder_diagram_of_too_few_layers() {
+    bad_config(course_lib::diagram::autoencoder_diagram(&[784, 30]), "sizes", &["at least 3 layer sizes", "got [784, 30]", "&[784, 100, 30, 100, 784]"]);
+}
+
+#[test]
+fn autoencoder_diagram_with_a_layer_of_zero_units() {
+    bad_config(course_lib::diagram::autoencoder_diagram(&[784, 0, 784]), "sizes", &["none of them 0", "got [784, 0, 784]"]);
+}
+
+#[test]
+fn greedy_diagram_of_too_many_phases() {
+    bad_config(course_lib::diagram::greedy_diagram(&[784, 300, 100, 50, 30, 10]), "sizes", &["at most 4 phases", "got 6"]);
+}
+
+#[test]
+fn vae_and_gan_diagrams_with_empty_layers() {
+    bad_config(course_lib::diagram::vae_diagram(784, &[150, 0], 10), "hidden", &["at least 1", "[150, 100]"]);
+    bad_config(course_lib::diagram::gan_diagram(30, &[100, 150], 784, &[0]), "generator, discriminator", &["at least 1"]);
+    bad_config(course_lib::diagram::gan_diagram(0, &[100], 784, &[100]), "codings and image", &["none of them 0"]);
+}
+
+#[test]
+fn a_diagram_bracket_beyond_its_stages() {
+    let d = course_lib::diagram::Diagram::new("d").layer("a", 3, "white").bracket(0, 4, "too far");
+    assert_says(&refused(d.draw()), &["a bracket spans stages 0..=4", "the diagram has stages 0..=0"]);
+}
+
+#[test]
+fn load_pretrained_of_a_configuration_the_course_does_not_ship() {
+    let mine = VaeConfig::new().with_codings(3).init(&training_device()).unwrap();
+    let before = mine.predict(&probe()).unwrap();
+    let err = refused(course_lib::pretrained::load_pretrained(&mine));
+    assert_says(&err, &["ships no trained model of this configuration", "codings = 3", "It ships:", "variational autoencoder, 10 codings (06-vae)", "train this one with `fit`"]);
+    assert_eq!(mine.predict(&probe()).unwrap().data, before.data, "the model in hand is unchanged");
+}

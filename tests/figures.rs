@@ -33,3 +33,25 @@ fn class_scatter_of_pca_projected_pixels() {
     let figure = scatter_classes(&points, &fashion.valid.y, "Validation images, PCA of the pixels").unwrap();
     insta::assert_binary_snapshot!("scatter_classes.svg", figure.bytes().to_vec());
 }
+
+#[test]
+fn the_slides_network_diagrams() {
+    use course_lib::diagram::{autoencoder_diagram, gan_diagram, greedy_diagram, vae_diagram};
+    insta::assert_binary_snapshot!("diagram_autoencoder.svg", autoencoder_diagram(&[3, 2, 3]).unwrap().bytes().to_vec());
+    insta::assert_binary_snapshot!("diagram_stacked.svg", autoencoder_diagram(&[784, 100, 30, 100, 784]).unwrap().bytes().to_vec());
+    insta::assert_binary_snapshot!("diagram_greedy.svg", greedy_diagram(&[784, 100, 30]).unwrap().bytes().to_vec());
+    insta::assert_binary_snapshot!("diagram_vae.svg", vae_diagram(784, &[150, 100], 10).unwrap().bytes().to_vec());
+    insta::assert_binary_snapshot!("diagram_gan.svg", gan_diagram(30, &[100, 150], 784, &[150, 100]).unwrap().bytes().to_vec());
+}
+
+#[test]
+fn a_model_diagram_draws_every_layer_of_the_summary() {
+    use course_lib::prelude::*;
+    let conv = ConvAeConfig::new().init(&training_device()).unwrap();
+    let summary = conv.summary();
+    let figure = model_diagram(&summary).unwrap();
+    let Figure::Svg { text, .. } = &figure else { panic!("a diagram is an SVG") };
+    assert_eq!(text.matches("<rect x=").count(), summary.rows.len(), "one box per layer");
+    assert!(text.contains(">14×14×16<") || text.contains(">16×14×14<"), "the first pooling's output shape is written in its box");
+    insta::assert_binary_snapshot!("diagram_conv_ae.svg", figure.bytes().to_vec());
+}

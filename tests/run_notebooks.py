@@ -3,6 +3,9 @@ top to bottom through a real Jupyter kernel manager (nbclient) with the course's
 quick mode, and fails on any error output, except in cells tagged `raises-exception`: those must
 fail, with a short message (no backtrace), and the cells after them must still run.
 
+Before running, it checks that every lesson's cells carry the slideshow metadata of
+scripts/slides.py (a teacher presents them as slides).
+
 Usage: run_notebooks.py [NOTEBOOK ...]   (default: all of notebooks/*.ipynb and tests/notebooks/*.ipynb)
 Prints the seconds each cell took, so that slow cells show up.
 """
@@ -74,6 +77,8 @@ def run(path):
 def main():
     os.environ["COURSE_MODE"] = "quick"
     paths = [Path(p) for p in sys.argv[1:]] or sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(TEST_NOTEBOOKS.glob("*.ipynb"))
+    import subprocess
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "slides.py"), "--check"], check=True)
     failures = []
     for path in paths:
         print(f"{path.name}")

@@ -12,6 +12,8 @@ mod data;
 mod bad_inputs;
 // Mutated IDX files and checkpoints: an answer or an error, never a panic.
 mod fuzz;
+// The trained models the course ships.
+mod pretrained;
 // The command line of `./course lab`.
 mod launch;
 // Figures, byte for byte.

@@ -1,0 +1,128 @@
+//! Trains every lesson's model in full mode, as the lessons train it, and writes it where the
+//! course ships it: `data/pretrained/<model>-full.ckpt`, with `data/pretrained/pretrained.json`
+//! recording how each was trained and what it reaches (see `course_lib::pretrained`).
+//!
+//! `./course pretrain` runs it (about 15 minutes on two cores). `./course pretrain conv_ae vae`
+//! retrains only those, keeping the other records.
+//!
+//! Not shipped: lesson 01's linear autoencoder (it trains on its 3-D toy data in a moment), lesson
+//! 03's (it embeds lesson 02's codings) and lesson 08's GAN variants (their point is watching
+//! them train); lesson 08's judge is shipped apart, in `data/judge`.
+
+use course_lib::data::{FashionMnist, load_fashion_mnist, load_fashion_mnist_sample};
+use course_lib::prelude::*;
+use course_lib::pretrained::{self, AUTOENCODER_FIGURE, GAN_FIGURE, PretrainedRecord};
+use std::time::Instant;
+
+/// One model to train: its name on the command line, its lesson, and how to train it.
+struct Job {
+    name: &'static str,
+    lesson: &'static str,
+    model: &'static str,
+    train: fn(&FashionMnist, &FashionMnist) -> Result<PretrainedRecord>,
+}
+
+const JOBS: &[Job] = &[
+    Job { name: "stacked_ae", lesson: "02-stacked-ae", model: "stacked autoencoder 784-100-30-100-784", train: stacked },
+    Job { name: "tied_ae", lesson: "02-stacked-ae", model: "stacked autoencoder, tied weights", train: tied },
+    Job { name: "conv_ae", lesson: "04-conv-ae", model: "convolutional autoencoder", train: conv },
+    Job { name: "denoising_gaussian", lesson: "05-denoising-ae", model: "denoising autoencoder, Gaussian noise 0.2", train: denoising_gaussian },
+    Job { name: "denoising_dropout", lesson: "05-denoising-ae", model: "denoising autoencoder, dropout 0.5", train: denoising_dropout },
+    Job { name: "sparse_kl", lesson: "05-denoising-ae", model: "sparse autoencoder, KL divergence", train: sparse_kl },
+    Job { name: "vae", lesson: "06-vae", model: "variational autoencoder, 10 codings", train: vae },
+    Job { name: "gan", lesson: "07-gan", model: "the slide's dense GAN", train: dense_gan },
+    Job { name: "dcgan", lesson: "07-gan", model: "DCGAN (1 epoch)", train: dcgan },
+];
+
+/// DCGAN epochs: the slide's loop runs 50; one epoch takes about 4.5 minutes on two cores.
+const DCGAN_EPOCHS: usize = 1;
+
+fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(unknown) = only.iter().find(|n| !JOBS.iter().any(|j| j.name == n.as_str())) {
+        let names: Vec<&str> = JOBS.iter().map(|j| j.name).collect();
+        return Err(format!("no model called {unknown}; the models are {}", names.join(", ")).into());
+    }
+    let full = load_fashion_mnist()?;
+    let sample = load_fashion_mnist_sample()?;
+    let mut records = pretrained::pretrained_records().unwrap_or_default();
+    for job in JOBS.iter().filter(|j| only.is_empty() || only.iter().any(|n| n == j.name)) {
+        println!("== {} ({})", job.model, job.lesson);
+        let mut record = (job.train)(&full, &sample)?;
+        record.lesson = job.lesson.into();
+        record.model = job.model.into();
+        println!("   {}: {:.4} (sample {:.4}) after {:.0} s", record.figure, record.full, record.sample, record.seconds);
+        records.retain(|r| r.file != record.file);
+        records.push(record);
+        // Written after every model, so an interrupted run keeps what it finished.
+        records.sort_by_key(|r| JOBS.iter().position(|j| j.lesson == r.lesson && j.model == r.model));
+        std::fs::write(pretrained::pretrained_dir().join("pretrained.json"), serde_json::to_string_pretty(&records)? + "\n")?;
+    }
+    Ok(())
+}
+
+/// Trains `fresh` with `fit` on all training images, saves it, records its figures.
+fn autoencoder<M: TrainModel>(mut fresh: M, config: &FitConfig, full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    let start = Instant::now();
+    course_lib::train::fit(&mut fresh, Data::autoencoder(&full.train.x), Some(Data::autoencoder(&full.valid.x)), config)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let path = pretrained::pretrained_path(&fresh);
+    save_checkpoint(&fresh, &path)?;
+    let (f, s) = pretrained::figures(full, sample, |d| pretrained::autoencoder_figure(&fresh, d))?;
+    Ok(record(&path, config.epochs, full.train.x.rows, seconds, AUTOENCODER_FIGURE, f, s))
+}
+
+fn record(path: &std::path::Path, epochs: usize, images: usize, seconds: f64, figure: &str, full: f64, sample: f64) -> PretrainedRecord {
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    PretrainedRecord { file, lesson: String::new(), model: String::new(), epochs, images, seconds, figure: figure.into(), full, sample }
+}
+
+fn stacked(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    autoencoder(StackedAeConfig::new().init(&training_device())?, &stacked_ae::fit_config(), full, sample)
+}
+
+fn tied(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    autoencoder(StackedAeConfig::new().init_tied(&training_device())?, &stacked_ae::fit_config(), full, sample)
+}
+
+fn conv(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    autoencoder(ConvAeConfig::new().init(&training_device())?, &conv_ae::fit_config(), full, sample)
+}
+
+fn denoising_gaussian(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    let model = DenoisingAeConfig::new().with_corruption(Corruption::gaussian()).init(&training_device())?;
+    autoencoder(model, &denoising_ae::fit_config(), full, sample)
+}
+
+fn denoising_dropout(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    let model = DenoisingAeConfig::new().with_corruption(Corruption::dropout()).init(&training_device())?;
+    autoencoder(model, &denoising_ae::fit_config(), full, sample)
+}
+
+fn sparse_kl(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    autoencoder(SparseAeConfig::kl().init(&training_device())?, &denoising_ae::fit_config(), full, sample)
+}
+
+fn vae(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    autoencoder(VaeConfig::new().init(&training_device())?, &vae::fit_config(), full, sample)
+}
+
+/// Trains a GAN with the slide's loop on all training images, saves it, records its figures.
+fn gan_job(mut model: gan::Gan, epochs: usize, full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    let codings = Noise::training(7).codings(32, model.codings_size());
+    let start = Instant::now();
+    gan::train_gan(&mut model, &full.train.x, &codings, &gan::GanFitConfig::new(epochs))?;
+    let seconds = start.elapsed().as_secs_f64();
+    let path = pretrained::pretrained_path(&model);
+    save_checkpoint(&model, &path)?;
+    let (f, s) = pretrained::figures(full, sample, |d| pretrained::gan_figure(&model, d))?;
+    Ok(record(&path, epochs, full.train.x.rows, seconds, GAN_FIGURE, f, s))
+}
+
+fn dense_gan(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    gan_job(GanConfig::new().init(&training_device())?, gan::EPOCHS, full, sample)
+}
+
+fn dcgan(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    gan_job(DcganConfig::new().init(&training_device())?, DCGAN_EPOCHS, full, sample)
+}
