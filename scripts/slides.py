@@ -10,8 +10,8 @@ The rule, one for every notebook:
 - any other markdown cell (a read-out after a figure) shares the slide of the cell above it.
 
 Usage: slides.py [--check] [NOTEBOOK ...]   (default: notebooks/*.ipynb and tests/notebooks/)
---check changes nothing and exits 1 if a notebook's metadata differs from the rule (the notebook
-tests run it).
+--check changes nothing and exits 1 if a notebook's metadata differs from the rule, or if a
+markdown cell has a `##` heading after its first line (the notebook tests run it).
 """
 import json
 import sys
@@ -56,6 +56,14 @@ def main():
             differ.append(path)
             if not check:
                 path.write_text(new, encoding="utf-8")
+    # A heading opens a slide, so it must open its cell: a markdown cell that closes one topic
+    # and opens the next under a `##` heading would put both on one slide.
+    for path in paths:
+        for i, cell in enumerate(json.loads(path.read_text(encoding="utf-8"))["cells"]):
+            text = "".join(cell["source"]).strip()
+            if cell["cell_type"] == "markdown" and "\n## " in text:
+                differ.append(path)
+                print(f"{path.name}, cell {i}: a `##` heading in the middle of a markdown cell; split the cell there")
     if check and differ:
         names = ", ".join(p.name for p in differ)
         sys.exit(f"slideshow metadata out of date in {names}: run python3 scripts/slides.py")
