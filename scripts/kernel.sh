@@ -29,6 +29,10 @@ export LD_LIBRARY_PATH="$(rustc --print target-libdir)${LD_LIBRARY_PATH:+:$LD_LI
 # across the crate; course-lib is built once per set-up, and a cell gains little from it.
 export CARGO_INCREMENTAL=0
 
+# The clone this script belongs to: course-lib finds the course's data/ there (data.rs,
+# course_data_dir), not at the path compiled into the shared prebuilt library.
+export COURSE_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
+
 # Cells link against the course-lib that this build directory holds (see rustc-wrapper.sh), and
 # the kernel loads it from there at run time (the cell's relative RUNPATH misses it, as above).
 export RUSTC_WRAPPER="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/rustc-wrapper.sh"

@@ -356,14 +356,27 @@ pub fn load_fashion_mnist_sample() -> Result<FashionMnist> {
     load_fashion_mnist_from(&sample_dir())
 }
 
+/// The course's `data/` folder: `$COURSE_ROOT/data` when the kernel set `COURSE_ROOT` (the clone
+/// whose kernel runs the notebook), otherwise the one next to the course-lib that was compiled.
+///
+/// Why: the kernel's prebuilt course-lib lives in one build cache that every clone on the machine
+/// shares, so the path compiled into it may be another clone's, or one that was since deleted.
+pub fn course_data_dir() -> PathBuf {
+    if let Some(root) = std::env::var_os("COURSE_ROOT") {
+        return PathBuf::from(root).join("data");
+    }
+    let course_lib = Path::new(env!("CARGO_MANIFEST_DIR"));
+    course_lib.parent().unwrap_or(course_lib).join("data")
+}
+
 /// Where the committed sample lives.
 pub fn sample_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/fashion-mnist-sample")
+    course_data_dir().join("fashion-mnist-sample")
 }
 
 /// The directory of the course's own test pictures (`data/pictures/`).
 pub fn pictures_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/pictures")
+    course_data_dir().join("pictures")
 }
 
 /// A picture of the student's own (PNG or JPEG) as a Fashion-MNIST image: one row of 784 values

@@ -22,7 +22,7 @@ use crate::summary::{Table, cell};
 use crate::train::{FitConfig, Loss, Metric, OptimizerConfig};
 use burn::module::Module;
 use burn::tensor::Device;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The classes a sample must reach, as a share of the uniform share 1/10, to count as covered:
 /// a class with at least 1% of the samples is "covered".
@@ -53,7 +53,7 @@ pub fn judge_fit_config(epochs: usize) -> FitConfig {
 
 /// Where the course ships the trained judge.
 pub fn judge_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/judge/judge.ckpt")
+    crate::data::course_data_dir().join("judge/judge.ckpt")
 }
 
 /// The test accuracy recorded when the shipped judge was trained (`data/judge/judge.txt`).

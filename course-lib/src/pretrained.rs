@@ -24,11 +24,11 @@ use crate::error::{CourseError, Result};
 use crate::summary::Table;
 use crate::train::{Data, Loss, TrainModel};
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Where the course ships its trained models.
 pub fn pretrained_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/pretrained")
+    crate::data::course_data_dir().join("pretrained")
 }
 
 /// The shipped file for a model of `model`'s configuration (it may not exist).
