@@ -2,8 +2,8 @@
 //! course ships it: `data/pretrained/<model>-full.ckpt`, with `data/pretrained/pretrained.json`
 //! recording how each was trained and what it reaches (see `course_lib::pretrained`).
 //!
-//! `./course pretrain` runs it (about 15 minutes on two cores). `./course pretrain conv_ae vae`
-//! retrains only those, keeping the other records.
+//! `./course pretrain` runs it (29 minutes on two busy cores, a third of it the DCGAN's epoch).
+//! `./course pretrain conv_ae vae` retrains only those, keeping the other records.
 //!
 //! Not shipped: lesson 01's linear autoencoder (it trains on its 3-D toy data in a moment), lesson
 //! 03's (it embeds lesson 02's codings) and lesson 08's GAN variants (their point is watching
