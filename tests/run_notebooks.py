@@ -10,6 +10,7 @@ Usage: run_notebooks.py [NOTEBOOK ...]   (default: all of notebooks/*.ipynb and 
 Prints the seconds each cell took, so that slow cells show up.
 """
 import os
+import queue
 import re
 import sys
 import time
@@ -17,15 +18,39 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionComplete
+from nbclient.util import ensure_async
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 TEST_NOTEBOOKS = ROOT / "tests" / "notebooks"
 
 
+class LateOutputClient(NotebookClient):
+    """nbclient stops listening to a cell at the kernel's idle message, but evcxr prints the
+    error of a cell whose `?` met an Err to stderr from another thread, which can arrive just
+    after idle (a cell tagged raises-exception then read as "ran", one run in three here). So
+    after idle, the cell's own late messages are still collected for a moment."""
+
+    async def _async_poll_output_msg(self, parent_msg_id, cell, cell_index):
+        await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
+        late = 0.5 if "raises-exception" in cell.metadata.get("tags", []) else 0.1
+        deadline = time.monotonic() + late
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=left))
+            except queue.Empty:
+                return
+            if msg["parent_header"].get("msg_id") == parent_msg_id:
+                try:
+                    self.process_message(msg, cell, cell_index)
+                except CellExecutionComplete:
+                    pass
+
+
 def run(path):
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
+    client = LateOutputClient(
         nb,
         kernel_name="course-rust",
         timeout=1800,
