@@ -12,7 +12,6 @@ Screenshots of each go to build/screenshots/. Skips, saying why, only where Chro
 installed. Usage: browser_check.py   (after ./course setup; ./course test runs it)
 """
 import os
-import re
 import secrets
 import shutil
 import socket
@@ -46,9 +45,8 @@ def chromium():
     return found
 
 
-def figures(dom):
-    """Figures in the cells' outputs: nbconvert wraps each PNG and SVG output in these classes."""
-    return len(re.findall(r'class="jp-Rendered(?:Image|SVG)\b', dom))
+sys.path.insert(0, str(ROOT / "scripts"))
+from html_index import figures  # noqa: E402  (the index page counts figures the same way)
 
 
 def browse(browser, url, screenshot=None, wait_ms=5000):

@@ -8,7 +8,7 @@
 //! and [`model_diagram`] any model's layers from its summary.
 
 use crate::error::{CourseError, Result};
-use crate::plot::Figure;
+use crate::plot::{Figure, escape_xml as escape};
 use crate::summary::ModelSummary;
 use std::fmt::Write;
 
@@ -198,10 +198,6 @@ impl Diagram {
             Err(e) => println!("{e}"),
         }
     }
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 fn check_sizes(what: &str, sizes: &[usize], min_len: usize) -> Result<()> {

@@ -126,7 +126,7 @@ impl Figure {
         );
         let mut y = 0;
         for (caption, figure) in parts {
-            let escaped = caption.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;");
+            let escaped = escape_xml(caption);
             text.push_str(&format!(
                 "<text x=\"4\" y=\"{}\" font-family=\"sans-serif\" font-size=\"15\">{escaped}</text>\n",
                 y + CAPTION - 7
@@ -155,6 +155,11 @@ impl Figure {
         text.push_str("</svg>\n");
         Figure::Svg { text, width, height }
     }
+}
+
+/// `text` as SVG (XML) character data or attribute value.
+pub(crate) fn escape_xml(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// `figure` as an element of an enclosing SVG, its top left corner at `(x, y)`.
