@@ -10,15 +10,31 @@
 # Usage (from kernel.json): kernel.sh {connection_file}
 # COURSE_KERNEL_DIR, when set, names the build directory to use instead (the set-up uses it to
 # warm the template).
+#
+# On a class server (scripts/class-server.sh) the kernel runs as a student and COURSE_RELEASE names
+# the installed course, read-only and shared by every student: its template's compiled course-lib
+# and burn are linked in place (rustc-wrapper.sh adds their folder to the search path), so a
+# student's slot holds only the cells' own small builds instead of a 0.5 GB copy; COURSE_TOOLCHAIN
+# names the Rust toolchain installed beside it (a student cannot reach root's ~/.rustup).
 set -euo pipefail
 
 connection_file=$1
 cache=${COURSE_CACHE:-$HOME/.cache/course-rust}
 kernels=$cache/kernels
 template=$kernels/template
+evcxr=$cache/evcxr/bin/evcxr_jupyter
+if [[ -n "${COURSE_RELEASE:-}" ]]; then
+  # Resolved once: a course update switches the link for kernels started later, and this one
+  # keeps the release it started with (the set-up deletes no release a kernel holds, below).
+  release=$(readlink -f "$COURSE_RELEASE")
+  template=$release/template
+  evcxr=$release/evcxr_jupyter
+  export PATH="$COURSE_TOOLCHAIN/bin:$PATH"
+  umask 077   # the student's slots and cell builds are theirs alone
+else
+  export PATH="$HOME/.cargo/bin:$PATH"
+fi
 mkdir -p "$kernels"
-
-export PATH="$HOME/.cargo/bin:$PATH"
 # evcxr loads each cell as a shared library linked to Rust's libstd.so, found through a relative
 # RUNPATH that rustc computes from target/*/debug/deps; evcxr loads the copy in target/*/debug,
 # one level up, and the relative path only lands right when the build directory shares no
@@ -44,8 +60,36 @@ run_kernel() {
   export LD_LIBRARY_PATH=$COURSE_LIB_DEPS:$LD_LIBRARY_PATH
   # The set-up's patched evcxr_jupyter (see ./course, setup_evcxr); COURSE_EVCXR names another
   # evcxr_jupyter binary, to compare the patched kernel with an unpatched one.
-  exec "${COURSE_EVCXR:-$cache/evcxr/bin/evcxr_jupyter}" --control_file "$connection_file"
+  exec "${COURSE_EVCXR:-$evcxr}" --control_file "$connection_file"
 }
+
+if [[ -n "${COURSE_RELEASE:-}" ]]; then
+  # Held (shared) for the kernel's life: the set-up removes an old release only when it can take
+  # this lock alone.
+  exec {rlock}<"$release/.lock"
+  flock -s "$rlock"
+  export COURSE_LIB_SHARED_DEPS=$template/target/$host/debug/deps
+  export COURSE_LIB_SHARED_HOST_DEPS=$template/target/debug/deps
+  stamp=$(cat "$template/.template-stamp")
+  for i in $(seq 0 31); do
+    slot=$kernels/slot-$i
+    exec {lock}>"$slot.lock"
+    if flock -n "$lock"; then
+      if [[ "$(cat "$slot/.template-stamp" 2>/dev/null)" != "$stamp" ]]; then
+        rm -rf "$slot"
+        mkdir -p "$slot"
+        echo "$stamp" > "$slot/.template-stamp"
+      fi
+      export EVCXR_TMPDIR=$slot
+      export COURSE_LIB_DEPS=$COURSE_LIB_SHARED_DEPS
+      export LD_LIBRARY_PATH=$COURSE_LIB_DEPS:$LD_LIBRARY_PATH
+      exec "$evcxr" --control_file "$connection_file"
+    fi
+    exec {lock}>&-
+  done
+  echo "course kernel: all 32 build slots in $kernels are in use; close some notebooks" >&2
+  exit 1
+fi
 
 if [[ -n "${COURSE_KERNEL_DIR:-}" ]]; then
   mkdir -p "$COURSE_KERNEL_DIR"

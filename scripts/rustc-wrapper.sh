@@ -23,6 +23,12 @@ case " $* " in
   *" --extern course_lib="*) ;;
   *" --crate-name ctx "*)
     if [[ -n ${COURSE_LIB_DEPS:-} && -f $dylib ]]; then
+      if [[ -n ${COURSE_LIB_SHARED_DEPS:-} ]]; then
+        # A class server's kernel: course-lib's dependencies stay in the shared template, those
+        # built for the target and the proc-macro crates built for the host (target/debug/deps).
+        exec "$rustc" "$@" --extern "course_lib=$dylib" -L "dependency=$COURSE_LIB_SHARED_DEPS" \
+          -L "dependency=$COURSE_LIB_SHARED_HOST_DEPS"
+      fi
       exec "$rustc" "$@" --extern "course_lib=$dylib"
     fi
     ;;

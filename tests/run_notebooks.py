@@ -61,6 +61,15 @@ def run(path):
     start = time.monotonic()
     client.execute()
     total = time.monotonic() - start
+    failures = judge(path.name, nb)
+    print(f"  {path.name}: {total:.1f} s")
+    return failures
+
+
+def judge(name, nb):
+    """The failures of an executed notebook (printing each code cell's first line and seconds):
+    any error output or panic, or a `raises-exception` cell that ran, or failed with a backtrace.
+    The class server's test (hub_check.py) judges the notebooks it runs through the hub with it."""
     failures = []
     for index, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
@@ -90,12 +99,11 @@ def run(path):
             message = "\n".join(errors)
             print("    (expected to fail) " + message.strip().replace("\n", "\n    " + " " * 20)[:400])
             if not errors:
-                failures.append(f"{path.name}, cell {index}:\n{cell.source}\n--- expected an error, and it ran ---")
+                failures.append(f"{name}, cell {index}:\n{cell.source}\n--- expected an error, and it ran ---")
             elif "stack backtrace" in message or "rust_begin_unwind" in message:
-                failures.append(f"{path.name}, cell {index}:\n{cell.source}\n--- the error came with a backtrace ---\n{message}")
+                failures.append(f"{name}, cell {index}:\n{cell.source}\n--- the error came with a backtrace ---\n{message}")
         elif errors:
-            failures.append(f"{path.name}, cell {index}:\n{cell.source}\n--- error ---\n" + "\n".join(errors))
-    print(f"  {path.name}: {total:.1f} s")
+            failures.append(f"{name}, cell {index}:\n{cell.source}\n--- error ---\n" + "\n".join(errors))
     return failures
 
 

@@ -1,0 +1,201 @@
+#!/usr/bin/env bash
+# A class on one server: JupyterHub with the course built once, read-only, for every student.
+# Called by ./course (server, server-setup, server-student, server-test), as root, after the
+# course's own set-up has built Jupyter, the kernel and its warm template into
+# $COURSE_SERVER_DIR/cache.
+#
+#   class-server.sh install         JupyterHub and its proxy, the toolchain, a release of the course,
+#                                   the kernel registered for every student; idempotent
+#   class-server.sh run             run the hub (jupyterhub_config.py beside this script)
+#   class-server.sh student NAME... make each NAME a student: a system user in the class's group,
+#                                   home readable by them alone; prints new users' passwords
+#
+# What lives where, under $COURSE_SERVER_DIR (default /opt/course; root's, readable by all):
+#   cache/          the set-up's venv (Jupyter, JupyterHub), evcxr and the template's build
+#   toolchain       the Rust toolchain the template was built with (a student cannot read ~root)
+#   proxy/          configurable-http-proxy, from npm
+#   releases/ID/    one version of the course: its files (course/), the warm template
+#                   (template/, course-lib and burn compiled), the kernel binary; never changed
+#   current         the release new kernels and new student servers get
+#   hub/            the hub's database and cookie secret (root only)
+# A student's own: ~/course (their copy of the notebooks, scripts/sync_notebooks.py) and
+# ~/.cache/course-rust/kernels (their kernels' build slots: the cells' builds, about 0.3 MB each;
+# course-lib and burn are linked from the release in place, scripts/kernel.sh).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+SERVER=${COURSE_SERVER_DIR:-/opt/course}
+CACHE=$SERVER/cache
+VENV=$CACHE/venv
+TEMPLATE=$CACHE/kernels/template
+GROUP=${COURSE_HUB_GROUP:-course-students}
+CHP_VERSION=5.3.0
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+need_root() {
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "The class server is set up as root (it makes system users and runs a hub that starts each student's server as that student): run it with sudo." >&2
+    exit 1
+  fi
+}
+
+install_hub() {
+  local stamp=$VENV/.hub-requirements
+  if ! cmp -s "$ROOT/scripts/hub-requirements.txt" "$stamp"; then
+    say "Installing JupyterHub into $VENV"
+    "$VENV/bin/pip" install --quiet -r "$ROOT/scripts/hub-requirements.txt"
+    cp "$ROOT/scripts/hub-requirements.txt" "$stamp"
+  fi
+  if [[ ! -x $SERVER/proxy/node_modules/.bin/configurable-http-proxy ]]; then
+    say "Installing configurable-http-proxy $CHP_VERSION (npm) into $SERVER/proxy"
+    command -v npm >/dev/null || { apt-get update >/dev/null && apt-get install -y nodejs npm >/dev/null; }
+    npm install --silent --no-fund --no-audit --prefix "$SERVER/proxy" "configurable-http-proxy@$CHP_VERSION"
+  fi
+}
+
+# The toolchain the template was built with, where a student can run it. Hard links when it is on
+# the same file system (rustup replaces files rather than rewriting them, so an update of root's
+# toolchain leaves this copy as it was), a copy otherwise.
+install_toolchain() {
+  local sysroot version dest
+  sysroot=$(rustc --print sysroot)
+  version=$(rustc -V | cut -d' ' -f2)
+  dest=$SERVER/toolchain-$version
+  if [[ ! -x $dest/bin/rustc ]]; then
+    say "Installing Rust $version for the students' kernels into $dest"
+    rm -rf "$dest.tmp"
+    cp -al "$sysroot" "$dest.tmp" 2>/dev/null || { rm -rf "$dest.tmp"; cp -a "$sysroot" "$dest.tmp"; }
+    chmod -R a+rX "$dest.tmp"
+    mv "$dest.tmp" "$dest"
+  fi
+  ln -sfn "toolchain-$version" "$SERVER/toolchain.tmp" && mv -T "$SERVER/toolchain.tmp" "$SERVER/toolchain"
+}
+
+# The course's files, NUL-separated: what git does not ignore (no build output, no trained
+# checkpoints of the teacher's), or, outside a git checkout (a container's build context), every
+# file but those.
+course_files() {
+  cd "$ROOT"
+  if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+    git ls-files -z --cached --others --exclude-standard | sort -z
+  else
+    find . \( -path ./build -o -path ./notebooks/checkpoints -o -path ./.git \) -prune -o -type f -print0 | sort -z
+  fi
+}
+
+copy_course() {
+  mkdir -p "$1"
+  (cd "$ROOT" && course_files | tar --null -T - -cf -) | tar -xf - -C "$1"
+}
+
+release_id() {
+  { cat "$TEMPLATE/.template-stamp"; (cd "$ROOT" && course_files | xargs -0 sha256sum); } | sha256sum | cut -c1-12
+}
+
+install_release() {
+  local id rel
+  id=$(release_id)
+  rel=$SERVER/releases/$id
+  if [[ ! -f $rel/.lock ]]; then
+    say "Installing release $id of the course into $rel"
+    rm -rf "$rel.tmp"
+    mkdir -p "$rel.tmp"
+    copy_course "$rel.tmp/course"
+    cp -a "$TEMPLATE" "$rel.tmp/template"
+    cp "$CACHE/evcxr/bin/evcxr_jupyter" "$rel.tmp/evcxr_jupyter"
+    touch "$rel.tmp/.lock"
+    chown -R root:root "$rel.tmp"
+    chmod -R a+rX,go-w "$rel.tmp"
+    mv "$rel.tmp" "$rel"
+  fi
+  ln -sfn "releases/$id" "$SERVER/current.tmp" && mv -T "$SERVER/current.tmp" "$SERVER/current"
+  # Older releases go once no kernel holds them (kernel.sh holds a release's lock, shared, for
+  # its life); one a kernel still uses goes at a later set-up.
+  local old
+  for old in "$SERVER"/releases/*/; do
+    old=${old%/}
+    [[ -d $old && $old != "$rel" && -f $old/.lock ]] || continue
+    ( exec 9<"$old/.lock"; if flock -n -x 9; then rm -rf "$old"; echo "    removed release ${old##*/}"; fi )
+  done
+  # The set-up's own kernel check slots, if an earlier set-up made any: nothing uses them here.
+  rm -rf "$CACHE"/kernels/slot-*
+}
+
+# The kernel, as every student's Jupyter sees it: in the venv's own kernel folder.
+install_kernelspec() {
+  local spec=$VENV/share/jupyter/kernels/course-rust
+  mkdir -p "$spec"
+  cat > "$spec/kernel.json" <<JSON
+{
+  "argv": ["$SERVER/current/course/scripts/kernel.sh", "{connection_file}"],
+  "display_name": "Rust (course)",
+  "language": "rust",
+  "interrupt_mode": "message",
+  "env": {"COURSE_RELEASE": "$SERVER/current", "COURSE_TOOLCHAIN": "$SERVER/toolchain"}
+}
+JSON
+}
+
+# A kernel started as the students' kernels start (the release's kernel.sh, toolchain and
+# template), running the notebooks' set-up cell and a stored course-lib variable.
+check_release() {
+  say "Checking a kernel of the release"
+  if ! (cd "$ROOT/scripts" && JUPYTER_PATH=$VENV/share/jupyter COURSE_CACHE=$CACHE/check \
+        "$VENV/bin/python" warm_kernel.py --check); then
+    echo "The class server's kernel check failed (above)." >&2
+    exit 1
+  fi
+  rm -rf "$CACHE/check"
+}
+
+install() {
+  need_root
+  local start=$(date +%s)
+  mkdir -p "$SERVER" "$SERVER/hub"
+  chmod 755 "$SERVER"
+  chmod 700 "$SERVER/hub"
+  install_hub
+  install_toolchain
+  install_release
+  install_kernelspec
+  chmod -R a+rX,go-w "$VENV" "$CACHE/evcxr" "$SERVER/proxy"
+  chmod a+x "$CACHE"
+  check_release
+  getent group "$GROUP" >/dev/null || groupadd "$GROUP"
+  say "Class server ready in $SERVER (release $(basename "$(readlink -f "$SERVER/current")"), set-up $(( $(date +%s) - start )) s)"
+}
+
+run_hub() {
+  need_root
+  cd "$SERVER/hub"
+  say "Starting JupyterHub on http://${COURSE_HUB_IP:-127.0.0.1}:${COURSE_HUB_PORT:-8000} (students: members of group $GROUP)"
+  exec "$VENV/bin/jupyterhub" -f "$SERVER/current/course/scripts/jupyterhub_config.py"
+}
+
+add_students() {
+  need_root
+  [[ $# -gt 0 ]] || { echo "usage: ./course server-student NAME..." >&2; exit 2; }
+  getent group "$GROUP" >/dev/null || groupadd "$GROUP"
+  local name password
+  for name in "$@"; do
+    if id "$name" >/dev/null 2>&1; then
+      usermod -aG "$GROUP" "$name"
+      echo "$name: already a user; added to $GROUP, password unchanged"
+    else
+      useradd --create-home --shell /bin/bash --groups "$GROUP" "$name"
+      password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=' | cut -c1-12)
+      echo "$name:$password" | chpasswd
+      echo "$name: $password"
+    fi
+    # Debian's useradd leaves homes readable by all (UMASK 022): a student's notebooks and
+    # build slots are theirs alone.
+    chmod 700 "$(getent passwd "$name" | cut -d: -f6)"
+  done
+}
+
+case "${1:-}" in
+  install) install ;;
+  run) run_hub ;;
+  student) shift; add_students "$@" ;;
+  *) sed -n '2,22p' "$0"; exit 2 ;;
+esac
