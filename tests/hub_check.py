@@ -6,7 +6,9 @@ own, the installed class server of `./course server-setup`), makes three student
 through `class-server.sh student`, with their generated passwords), logs each in through the hub's
 login form (PAM, as a class logs in), and runs one notebook for each at the same time through the
 hub's REST API and the kernel's websocket, in each student's own copy of the notebooks; each run is
-judged as tests/run_notebooks.py judges a notebook. Then it checks isolation (no student reads
+judged as tests/run_notebooks.py judges a notebook. The students reach the hub as in production:
+through nginx with TLS, configured by deploy/nginx-course.conf (a self-signed certificate; nginx is
+installed if missing; COURSE_HUB_TEST_TLS=0 talks to the hub directly). Then it checks isolation (no student reads
 another's notebooks or build slots, nobody writes the shared release, everything listens on
 127.0.0.1), and prints the hub's start time and each student's disk and peak memory.
 
@@ -45,8 +47,11 @@ NOTEBOOK = os.environ.get("COURSE_HUB_TEST_NOTEBOOK", "02-stacked-ae.ipynb")
 MODE = os.environ.get("COURSE_MODE", "quick")
 STUDENTS = [f"course-test-{i}" for i in range(1, int(os.environ.get("COURSE_HUB_TEST_STUDENTS", "3")) + 1)]
 KEEP = os.environ.get("COURSE_HUB_TEST_KEEP") == "1"
+TLS = os.environ.get("COURSE_HUB_TEST_TLS", "1") != "0"
 MB = 1024 * 1024
+VERIFY = True  # the certificate the students' requests trust (the test's own, with TLS)
 PRINTING = threading.Lock()
+BASE = ""  # where the students' browsers open the hub
 
 
 def free_port():
@@ -102,7 +107,15 @@ class Memory(threading.Thread):
             pss = {u: 0 for u in self.uids}
             procs = {}
             for entry in os.listdir("/proc"):
-                if entry.isdigit() and (info := self.read(entry)):
+                if not entry.isdigit():
+                    continue
+                try:  # reading smaps_rollup costs: only the students' and the hub's processes
+                    if os.stat(f"/proc/{entry}").st_uid not in rss and int(entry) not in self.hub_pids:
+                        if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) not in self.hub_pids:
+                            continue
+                except (OSError, ValueError, IndexError):
+                    continue
+                if info := self.read(entry):
                     procs[int(entry)] = info
             hub = 0
             for pid, (uid, ppid, r, p) in procs.items():
@@ -118,9 +131,21 @@ class Memory(threading.Thread):
             self.stop.wait(0.25)
 
 
+def browser():
+    """A requests session that sends what a browser sends: the page's origin, and trusts the
+    test's certificate."""
+    web = requests.Session()
+    web.trust_env = False  # else REQUESTS_CA_BUNDLE, where set, replaces the certificate below
+    web.verify = VERIFY
+    web.headers["Origin"] = BASE
+    return web
+
+
 async def run_cells(ws_url, token, nb):
     """Executes nb's code cells in order on the kernel behind ws_url, filling in their outputs."""
-    ws = await websocket_connect(HTTPRequest(ws_url, headers={"Authorization": f"token {token}"}))
+    ws = await websocket_connect(HTTPRequest(
+        ws_url, headers={"Authorization": f"token {token}", "Origin": BASE},
+        ca_certs=VERIFY if isinstance(VERIFY, str) else None))
     session = uuid.uuid4().hex
     try:
         for cell in nb.cells:
@@ -169,10 +194,10 @@ class Student:
         self.name, self.password, self.base, self.admin = name, password, base, admin
         self.uid = pwd.getpwnam(name).pw_uid
         self.home = Path(pwd.getpwnam(name).pw_dir)
-        self.failures, self.seconds, self.kernel_hwm = [], {}, 0
+        self.failures, self.seconds, self.kernel_hwm, self.idle_pss = [], {}, 0, 0
 
     def api(self, method, path, **kw):
-        r = requests.request(method, f"{self.base}/hub/api{path}",
+        r = requests.request(method, f"{self.base}/hub/api{path}", verify=VERIFY,
                              headers={"Authorization": f"token {self.admin}"}, timeout=60, **kw)
         r.raise_for_status()
         return r.json() if r.content else None
@@ -180,7 +205,7 @@ class Student:
     def login(self):
         """The login form, as a browser sends it; then the hub spawns the student's server."""
         start = time.monotonic()
-        web = requests.Session()
+        web = browser()
         web.get(f"{self.base}/hub/login", timeout=60)
         form = {"username": self.name, "password": self.password, "_xsrf": web.cookies.get("_xsrf", "")}
         r = web.post(f"{self.base}/hub/login?next=/hub/spawn", data=form, allow_redirects=False, timeout=60)
@@ -192,12 +217,15 @@ class Student:
                 raise RuntimeError(f"{self.name}: the server did not start in 180 s")
             time.sleep(0.5)
         self.seconds["login and server start"] = time.monotonic() - start
+        self.idle_pss = sum(info[3] for pid in os.listdir("/proc")
+                            if pid.isdigit() and (info := Memory.read(pid)) and info[0] == self.uid)
         self.token = self.api("POST", f"/users/{self.name}/tokens", json={"note": "course server test", "expires_in": 3600})["token"]
 
     def user_api(self, method, path, **kw):
-        r = requests.request(method, f"{self.base}/user/{self.name}/api{path}",
+        r = requests.request(method, f"{self.base}/user/{self.name}/api{path}", verify=VERIFY,
                              headers={"Authorization": f"token {self.token}"}, timeout=60, **kw)
-        r.raise_for_status()
+        if not r.ok:
+            raise RuntimeError(f"{method} {path}: {r.status_code} {r.text[:2000]}")
         return r.json() if r.content else None
 
     def run_notebook(self):
@@ -228,7 +256,8 @@ class Student:
 
 
 def kernel_peak(uid):
-    """The peak resident set (VmHWM) of the student's kernel process, evcxr_jupyter."""
+    """The peak resident set (VmHWM) of the student's kernel: evcxr_jupyter and the child process
+    it runs the cells in (each one's peak, summed)."""
     peak = 0
     for entry in os.listdir("/proc"):
         try:
@@ -236,10 +265,63 @@ def kernel_peak(uid):
                 if Path(f"/proc/{entry}/comm").read_text().strip().startswith("evcxr"):
                     status = Path(f"/proc/{entry}/status").read_text()
                     line = next(line for line in status.splitlines() if line.startswith("VmHWM"))
-                    peak = max(peak, int(line.split()[1]) * 1024)
+                    peak += int(line.split()[1]) * 1024
         except (OSError, StopIteration):
             pass
     return peak
+
+
+def start_nginx(state, hub_port):
+    """nginx with deploy/nginx-course.conf in front of the hub, on 127.0.0.1 with a certificate of
+    the test's own; returns (process, https port, certificate)."""
+    if not shutil.which("nginx"):
+        subprocess.run(["apt-get", "install", "-y", "nginx"], check=True, capture_output=True)
+        # Debian's package starts its own server on port 80 where it can: not the test's.
+        subprocess.run(["nginx", "-s", "stop"], capture_output=True)
+    cert, key = state / "cert.pem", state / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+                    "-addext", "subjectAltName=IP:127.0.0.1"], check=True, capture_output=True)
+    port = free_port()
+    site = (RELEASE / "course/deploy/nginx-course.conf").read_text()
+    for old, new in [("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;"),
+                     ("/etc/letsencrypt/live/course.example.org/fullchain.pem", str(cert)),
+                     ("/etc/letsencrypt/live/course.example.org/privkey.pem", str(key)),
+                     ("proxy_pass http://127.0.0.1:8000;", f"proxy_pass http://127.0.0.1:{hub_port};")]:
+        assert old in site, f"deploy/nginx-course.conf no longer has {old!r}: update the test"
+        site = site.replace(old, new)
+    (state / "course.conf").write_text(site)
+    # nginx's workers run as www-data (as Debian's own nginx.conf has it) and buffer uploads in
+    # the temporary folders: theirs, inside the test's state folder.
+    temp = state / "nginx-temp"
+    temp.mkdir()
+    shutil.chown(temp, "www-data", "www-data")
+    state.chmod(0o711)
+    (state / "nginx.conf").write_text(f"""
+user www-data;
+worker_processes 1;
+daemon off;
+pid {state}/nginx.pid;
+error_log {state}/nginx-error.log;
+events {{}}
+http {{
+    access_log off;
+    client_body_temp_path {temp}/body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+    include {state}/course.conf;
+}}
+""")
+    proc = subprocess.Popen(["nginx", "-p", str(state), "-c", str(state / "nginx.conf")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, port, str(cert)
+        time.sleep(0.1)
+    sys.exit(f"nginx did not start: {(state / 'nginx-error.log').read_text()[-2000:]}")
 
 
 def du(path):
@@ -297,11 +379,19 @@ c.JupyterHub.hub_port = {hub_port}
 c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api}"
 c.JupyterHub.services.append({{"name": "course-test", "api_token": {admin!r}}})
 c.JupyterHub.load_roles.append({{"name": "course-test", "services": ["course-test"],
-    "scopes": ["admin:users", "admin:servers", "tokens", "list:users", "read:users"]}})
+    "scopes": ["admin:users", "admin:servers", "tokens", "list:users", "read:users", "read:services"]}})
 """)
     env = {**os.environ, "COURSE_SERVER_DIR": str(SERVER), "COURSE_HUB_IP": "127.0.0.1",
            "COURSE_HUB_PORT": str(port), "COURSE_HUB_STATE": str(state), "COURSE_MODE": MODE}
-    base = f"http://127.0.0.1:{port}"
+    global BASE, VERIFY
+    hub_url = BASE = f"http://127.0.0.1:{port}"
+    ports = {port, hub_port, proxy_api}
+    nginx = None
+    if TLS:
+        nginx, tls_port, VERIFY = start_nginx(state, port)
+        BASE = f"https://127.0.0.1:{tls_port}"
+        ports.add(tls_port)
+    base = BASE
     log = open(state / "jupyterhub.log", "w")
     started = time.monotonic()
     hub = subprocess.Popen([str(VENV / "bin/jupyterhub"), "-f", str(config)], cwd=state, env=env,
@@ -310,7 +400,7 @@ c.JupyterHub.load_roles.append({{"name": "course-test", "services": ["course-tes
     try:
         while True:
             try:
-                if requests.get(f"{base}/hub/api/", timeout=5).status_code == 200:
+                if requests.get(f"{hub_url}/hub/api/", timeout=5).status_code == 200:
                     break
             except requests.ConnectionError:
                 pass
@@ -318,10 +408,15 @@ c.JupyterHub.load_roles.append({{"name": "course-test", "services": ["course-tes
                 sys.exit(f"the hub did not start; its log:\n{(state / 'jupyterhub.log').read_text()[-4000:]}")
             time.sleep(0.1)
         hub_start = time.monotonic() - started
-        print(f"hub on {base}: started in {hub_start:.1f} s")
+        # The idle culler, a service the hub starts and keeps running.
+        culler = requests.get(f"{hub_url}/hub/api/services/idle-culler", timeout=30,
+                              headers={"Authorization": f"token {admin}"}).json()
+        if not culler.get("pid") or not Path(f"/proc/{culler['pid']}").exists():
+            failures.append(f"the idle culler is not running: {culler}")
+        print(f"hub on {hub_url}: started in {hub_start:.1f} s" + (f"; students reach it through nginx on {base}" if TLS else ""))
 
         # A wrong password is refused.
-        web = requests.Session()
+        web = browser()
         web.get(f"{base}/hub/login", timeout=60)
         r = web.post(f"{base}/hub/login", data={"username": STUDENTS[0], "password": "wrong",
                      "_xsrf": web.cookies.get("_xsrf", "")}, allow_redirects=False, timeout=60)
@@ -339,7 +434,7 @@ c.JupyterHub.load_roles.append({{"name": "course-test", "services": ["course-tes
         for t in threads:
             t.join()
         wall = time.monotonic() - run_start
-        failures += isolation(students, {port, hub_port, proxy_api})
+        failures += isolation(students, ports)
         memory.stop.set()
         memory.join()
         for s in students:
@@ -347,10 +442,11 @@ c.JupyterHub.load_roles.append({{"name": "course-test", "services": ["course-tes
 
         print(f"\nall {len(students)} notebooks done in {wall:.1f} s (wall clock, at the same time)")
         print(f"hub start: {hub_start:.1f} s; hub and proxy peak resident memory {memory.hub_peak / MB:.0f} MB")
-        head = f"{'student':<15}{'login+start':>12}{'notebook':>10}{'kernel peak':>13}{'peak RSS':>10}{'peak PSS':>10}{'home':>9}{'notebooks':>11}{'slots':>8}"
-        print(head)
+        print(f"{'student':<15}{'login+start':>12}{'server PSS':>12}{'notebook':>10}{'kernel peak':>13}"
+              f"{'peak RSS':>10}{'peak PSS':>10}{'home':>9}{'notebooks':>11}{'slots':>8}")
         for s in students:
-            print(f"{s.name:<15}{s.seconds.get('login and server start', 0):>11.1f}s{s.seconds.get('notebook', 0):>9.1f}s"
+            print(f"{s.name:<15}{s.seconds.get('login and server start', 0):>11.1f}s{s.idle_pss / MB:>9.0f} MB"
+                  f"{s.seconds.get('notebook', 0):>9.1f}s"
                   f"{s.kernel_hwm / MB:>10.0f} MB{memory.peak_rss[s.uid] / MB:>7.0f} MB{memory.peak_pss[s.uid] / MB:>7.0f} MB"
                   f"{du(s.home) / MB:>6.1f} MB{du(s.home / 'course') / MB:>8.1f} MB{du(s.home / '.cache/course-rust/kernels') / MB:>5.1f} MB")
         release = RELEASE.resolve()
@@ -368,6 +464,9 @@ c.JupyterHub.load_roles.append({{"name": "course-test", "services": ["course-tes
             hub.wait(30)
         except subprocess.TimeoutExpired:
             hub.kill()
+        if nginx:
+            nginx.terminate()
+            nginx.wait(30)
         log.close()
         if not KEEP:
             time.sleep(1)
