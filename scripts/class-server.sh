@@ -92,60 +92,67 @@ release_id() {
   { cat "$TEMPLATE/.template-stamp"; (cd "$ROOT" && course_files | xargs -0 sha256sum); } | sha256sum | cut -c1-12
 }
 
-install_release() {
-  local id rel
-  id=$(release_id)
-  rel=$SERVER/releases/$id
-  if [[ ! -f $rel/.lock ]]; then
-    say "Installing release $id of the course into $rel"
-    rm -rf "$rel.tmp"
-    mkdir -p "$rel.tmp"
-    copy_course "$rel.tmp/course"
-    cp -a "$TEMPLATE" "$rel.tmp/template"
-    cp "$CACHE/evcxr/bin/evcxr_jupyter" "$rel.tmp/evcxr_jupyter"
-    touch "$rel.tmp/.lock"
-    chown -R root:root "$rel.tmp"
-    chmod -R a+rX,go-w "$rel.tmp"
-    mv "$rel.tmp" "$rel"
-  fi
-  ln -sfn "releases/$id" "$SERVER/current.tmp" && mv -T "$SERVER/current.tmp" "$SERVER/current"
-  # Older releases go once no kernel holds them (kernel.sh holds a release's lock, shared, for
-  # its life); one a kernel still uses goes at a later set-up.
-  local old
-  for old in "$SERVER"/releases/*/; do
-    old=${old%/}
-    [[ -d $old && $old != "$rel" && -f $old/.lock ]] || continue
-    ( exec 9<"$old/.lock"; if flock -n -x 9; then rm -rf "$old"; echo "    removed release ${old##*/}"; fi )
-  done
-  # The set-up's own kernel check slots, if an earlier set-up made any: nothing uses them here.
-  rm -rf "$CACHE"/kernels/slot-*
+# A release of the course, in $SERVER/releases/ID (ID: a hash of the course's files and the
+# template's stamp), made unless it exists; sets REL.
+make_release() {
+  REL=$SERVER/releases/$(release_id)
+  [[ -f $REL/.lock ]] && return
+  say "Installing release ${REL##*/} of the course into $REL"
+  rm -rf "$REL.tmp"
+  mkdir -p "$REL.tmp"
+  copy_course "$REL.tmp/course"
+  cp -a "$TEMPLATE" "$REL.tmp/template"
+  cp "$CACHE/evcxr/bin/evcxr_jupyter" "$REL.tmp/evcxr_jupyter"
+  touch "$REL.tmp/.lock"
+  chown -R root:root "$REL.tmp"
+  chmod -R a+rX,go-w "$REL.tmp"
+  mv "$REL.tmp" "$REL"
 }
 
-# The kernel, as every student's Jupyter sees it: in the venv's own kernel folder.
-install_kernelspec() {
-  local spec=$VENV/share/jupyter/kernels/course-rust
+# The kernel's spec: kernel.sh of the release that RELEASE (a path, or the `current` link) names.
+write_kernelspec() {
+  local spec=$1 release=$2
   mkdir -p "$spec"
   cat > "$spec/kernel.json" <<JSON
 {
-  "argv": ["$SERVER/current/course/scripts/kernel.sh", "{connection_file}"],
+  "argv": ["$release/course/scripts/kernel.sh", "{connection_file}"],
   "display_name": "Rust (course)",
   "language": "rust",
   "interrupt_mode": "message",
-  "env": {"COURSE_RELEASE": "$SERVER/current", "COURSE_TOOLCHAIN": "$SERVER/toolchain"}
+  "env": {"COURSE_RELEASE": "$release", "COURSE_TOOLCHAIN": "$SERVER/toolchain"}
 }
 JSON
 }
 
-# A kernel started as the students' kernels start (the release's kernel.sh, toolchain and
-# template), running the notebooks' set-up cell and a stored course-lib variable.
+# A kernel of the release, started as the students' kernels start (its kernel.sh, the toolchain,
+# its template linked in place), runs the notebooks' set-up cell and a stored course-lib variable,
+# before any student gets the release.
 check_release() {
-  say "Checking a kernel of the release"
-  if ! (cd "$ROOT/scripts" && JUPYTER_PATH=$VENV/share/jupyter COURSE_CACHE=$CACHE/check \
+  say "Checking a kernel of release ${1##*/}"
+  local check=$CACHE/check
+  rm -rf "$check"
+  write_kernelspec "$check/jupyter/kernels/course-rust" "$1"
+  if ! (cd "$ROOT/scripts" && JUPYTER_PATH=$check/jupyter COURSE_CACHE=$check \
         "$VENV/bin/python" warm_kernel.py --check); then
+    # A new release that fails is removed; the students keep the one they had.
+    [[ "$(readlink -f "$SERVER/current")" == "$1" ]] || rm -rf "$1"
     echo "The class server's kernel check failed (above)." >&2
     exit 1
   fi
-  rm -rf "$CACHE/check"
+  rm -rf "$check"
+}
+
+# New kernels and student servers get the release; older releases go once no kernel holds them
+# (kernel.sh holds its release's lock, shared, for its life): one still in use goes at a later
+# set-up.
+switch_release() {
+  ln -sfn "releases/${1##*/}" "$SERVER/current.tmp" && mv -T "$SERVER/current.tmp" "$SERVER/current"
+  local old
+  for old in "$SERVER"/releases/*/; do
+    old=${old%/}
+    [[ -d $old && $old != "$1" && -f $old/.lock ]] || continue
+    ( exec 9<"$old/.lock"; if flock -n -x 9; then rm -rf "$old"; echo "    removed release ${old##*/}"; fi )
+  done
 }
 
 install() {
@@ -156,11 +163,13 @@ install() {
   chmod 700 "$SERVER/hub"
   install_hub
   install_toolchain
-  install_release
-  install_kernelspec
-  chmod -R a+rX,go-w "$VENV" "$CACHE/evcxr" "$SERVER/proxy"
+  chmod -R a+rX,go-w "$VENV" "$SERVER/proxy"
   chmod a+x "$CACHE"
-  check_release
+  make_release
+  check_release "$REL"
+  switch_release "$REL"
+  # Every student's Jupyter (the venv's) lists the kernel, which starts the current release.
+  write_kernelspec "$VENV/share/jupyter/kernels/course-rust" "$SERVER/current"
   getent group "$GROUP" >/dev/null || groupadd "$GROUP"
   say "Class server ready in $SERVER (release $(basename "$(readlink -f "$SERVER/current")"), set-up $(( $(date +%s) - start )) s)"
 }

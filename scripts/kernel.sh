@@ -54,42 +54,39 @@ export COURSE_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." &&
 export RUSTC_WRAPPER="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/rustc-wrapper.sh"
 host=$(rustc -vV | sed -n 's/^host: //p')
 
+# On a class server the release's template is linked in place (rustc-wrapper.sh), and the kernel
+# holds the release's lock, shared, for its life: the set-up removes an old release only when it
+# can take this lock alone.
+if [[ -n "${COURSE_RELEASE:-}" ]]; then
+  exec {rlock}<"$release/.lock"
+  flock -s "$rlock"
+  export COURSE_LIB_SHARED_DEPS=$template/target/$host/debug/deps
+  export COURSE_LIB_SHARED_HOST_DEPS=$template/target/debug/deps
+fi
+
 run_kernel() {
   export EVCXR_TMPDIR=$1
-  export COURSE_LIB_DEPS=$1/target/$host/debug/deps
+  export COURSE_LIB_DEPS=${COURSE_LIB_SHARED_DEPS:-$1/target/$host/debug/deps}
   export LD_LIBRARY_PATH=$COURSE_LIB_DEPS:$LD_LIBRARY_PATH
   # The set-up's patched evcxr_jupyter (see ./course, setup_evcxr); COURSE_EVCXR names another
   # evcxr_jupyter binary, to compare the patched kernel with an unpatched one.
   exec "${COURSE_EVCXR:-$evcxr}" --control_file "$connection_file"
 }
 
-if [[ -n "${COURSE_RELEASE:-}" ]]; then
-  # Held (shared) for the kernel's life: the set-up removes an old release only when it can take
-  # this lock alone.
-  exec {rlock}<"$release/.lock"
-  flock -s "$rlock"
-  export COURSE_LIB_SHARED_DEPS=$template/target/$host/debug/deps
-  export COURSE_LIB_SHARED_HOST_DEPS=$template/target/debug/deps
-  stamp=$(cat "$template/.template-stamp")
-  for i in $(seq 0 31); do
-    slot=$kernels/slot-$i
-    exec {lock}>"$slot.lock"
-    if flock -n "$lock"; then
-      if [[ "$(cat "$slot/.template-stamp" 2>/dev/null)" != "$stamp" ]]; then
-        rm -rf "$slot"
-        mkdir -p "$slot"
-        echo "$stamp" > "$slot/.template-stamp"
-      fi
-      export EVCXR_TMPDIR=$slot
-      export COURSE_LIB_DEPS=$COURSE_LIB_SHARED_DEPS
-      export LD_LIBRARY_PATH=$COURSE_LIB_DEPS:$LD_LIBRARY_PATH
-      exec "$evcxr" --control_file "$connection_file"
-    fi
-    exec {lock}>&-
-  done
-  echo "course kernel: all 32 build slots in $kernels are in use; close some notebooks" >&2
-  exit 1
-fi
+# A slot made from another template than today's starts again: a copy of the template, or on a
+# class server an empty folder (the cells' own builds only, about 0.3 MB a cell).
+renew_slot() {
+  rm -rf "$1"
+  if [[ -n "${COURSE_RELEASE:-}" ]]; then
+    mkdir -p "$1"
+    cp "$template/.template-stamp" "$1/.template-stamp"
+  else
+    exec {tlock}>"$template.lock"
+    flock -s "$tlock"           # not while the set-up rebuilds the template
+    cp -a "$template" "$1"
+    exec {tlock}>&-
+  fi
+}
 
 if [[ -n "${COURSE_KERNEL_DIR:-}" ]]; then
   mkdir -p "$COURSE_KERNEL_DIR"
@@ -103,13 +100,9 @@ for i in $(seq 0 31); do
   exec {lock}>"$slot.lock"
   if flock -n "$lock"; then
     # The lock stays held by this process, then by evcxr_jupyter (exec keeps the descriptor),
-    # until the kernel exits. A slot made from an older template is renewed.
+    # until the kernel exits.
     if [[ -d "$template" && "$(cat "$slot/.template-stamp" 2>/dev/null)" != "$(cat "$template/.template-stamp" 2>/dev/null)" ]]; then
-      rm -rf "$slot"
-      exec {tlock}>"$template.lock"
-      flock -s "$tlock"           # not while the set-up rebuilds the template
-      cp -a "$template" "$slot"
-      exec {tlock}>&-
+      renew_slot "$slot"
     fi
     mkdir -p "$slot"
     run_kernel "$slot"

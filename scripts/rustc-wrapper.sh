@@ -14,7 +14,11 @@
 # cargo calls this as `rustc-wrapper.sh RUSTC ARGS...`. kernel.sh sets COURSE_LIB_DEPS to the
 # build directory's deps folder, where the set-up's `:dep` build left libcourse_lib.so; the
 # dependencies' metadata is found there and in target/debug/deps, which cargo already passes as
-# `-L dependency=`. A cell crate that has course-lib as a cargo dependency (a student's own
+# `-L dependency=`. On a class server the slot holds no deps folder of course-lib's: kernel.sh
+# points COURSE_LIB_DEPS at the shared release's template, and COURSE_LIB_SHARED_DEPS and
+# COURSE_LIB_SHARED_HOST_DEPS at its two deps folders, which this adds to the search path (rustc
+# needs every crate course-lib was built against, the host's proc-macro crates among them).
+# A cell crate that has course-lib as a cargo dependency (a student's own
 # `:dep course-lib = ...`, or the set-up's warm-up) is left alone: cargo links it itself.
 rustc=$1
 shift
@@ -24,8 +28,6 @@ case " $* " in
   *" --crate-name ctx "*)
     if [[ -n ${COURSE_LIB_DEPS:-} && -f $dylib ]]; then
       if [[ -n ${COURSE_LIB_SHARED_DEPS:-} ]]; then
-        # A class server's kernel: course-lib's dependencies stay in the shared template, those
-        # built for the target and the proc-macro crates built for the host (target/debug/deps).
         exec "$rustc" "$@" --extern "course_lib=$dylib" -L "dependency=$COURSE_LIB_SHARED_DEPS" \
           -L "dependency=$COURSE_LIB_SHARED_HOST_DEPS"
       fi
