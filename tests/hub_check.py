@@ -12,7 +12,8 @@ installed if missing; COURSE_HUB_TEST_TLS=0 talks to the hub directly). Then it 
 another's notebooks or build slots, nobody writes the shared release, everything listens on
 127.0.0.1), and prints the hub's start time and each student's disk and peak memory.
 
-Environment: COURSE_HUB_TEST_NOTEBOOK (default 02-stacked-ae.ipynb), COURSE_MODE (default quick;
+Environment: COURSE_HUB_TEST_NOTEBOOK (default 02-stacked-ae.ipynb; a comma-separated list gives
+the students different lessons, in turn), COURSE_MODE (default quick;
 class gives the sizing figures of README), COURSE_HUB_TEST_STUDENTS (default 3),
 COURSE_HUB_TEST_KEEP=1 keeps the test's users and hub state afterwards.
 """
@@ -43,7 +44,7 @@ from run_notebooks import judge  # noqa: E402
 SERVER = Path(os.environ.get("COURSE_SERVER_DIR", "/opt/course"))
 RELEASE = SERVER / "current"
 VENV = SERVER / "cache" / "venv"
-NOTEBOOK = os.environ.get("COURSE_HUB_TEST_NOTEBOOK", "02-stacked-ae.ipynb")
+NOTEBOOKS = os.environ.get("COURSE_HUB_TEST_NOTEBOOK", "02-stacked-ae.ipynb").split(",")
 MODE = os.environ.get("COURSE_MODE", "quick")
 STUDENTS = [f"course-test-{i}" for i in range(1, int(os.environ.get("COURSE_HUB_TEST_STUDENTS", "3")) + 1)]
 KEEP = os.environ.get("COURSE_HUB_TEST_KEEP") == "1"
@@ -190,8 +191,9 @@ async def run_cells(ws_url, token, nb):
 
 
 class Student:
-    def __init__(self, name, password, base, admin):
+    def __init__(self, name, password, base, admin, notebook):
         self.name, self.password, self.base, self.admin = name, password, base, admin
+        self.notebook = notebook
         self.uid = pwd.getpwnam(name).pw_uid
         self.home = Path(pwd.getpwnam(name).pw_dir)
         self.failures, self.seconds, self.kernel_hwm, self.idle_pss = [], {}, 0, 0
@@ -230,10 +232,10 @@ class Student:
 
     def run_notebook(self):
         start = time.monotonic()
-        model = self.user_api("GET", f"/contents/{NOTEBOOK}?content=1")  # the student's own copy
+        model = self.user_api("GET", f"/contents/{self.notebook}?content=1")  # the student's own copy
         nb = nbformat.from_dict(model["content"])
         session = self.user_api("POST", "/sessions", json={
-            "path": NOTEBOOK, "name": NOTEBOOK, "type": "notebook", "kernel": {"name": "course-rust"}})
+            "path": self.notebook, "name": self.notebook, "type": "notebook", "kernel": {"name": "course-rust"}})
         kernel = session["kernel"]["id"]
         ws_url = f"{self.base.replace('http', 'ws', 1)}/user/{self.name}/api/kernels/{kernel}/channels"
         asyncio.run(run_cells(ws_url, self.token, nb))
@@ -241,11 +243,11 @@ class Student:
         self.kernel_hwm = kernel_peak(self.uid)
         # Saved as JupyterLab saves it: the student's copy now holds their run (a course update
         # would keep it, scripts/sync_notebooks.py).
-        self.user_api("PUT", f"/contents/{NOTEBOOK}", json={"type": "notebook", "format": "json", "content": nb})
+        self.user_api("PUT", f"/contents/{self.notebook}", json={"type": "notebook", "format": "json", "content": nb})
         self.user_api("DELETE", f"/sessions/{session['id']}")
         with PRINTING:  # one student's cells at a time
-            print(f"{self.name}: {NOTEBOOK}")
-            self.failures += judge(f"{self.name}: {NOTEBOOK}", nb)
+            print(f"{self.name}: {self.notebook}")
+            self.failures += judge(f"{self.name}: {self.notebook}", nb)
 
     def __call__(self):
         try:
@@ -338,12 +340,12 @@ def isolation(students, ports):
     class server's listening beyond 127.0.0.1."""
     failures = []
     for a in students:
-        if not as_user(a.name, "test", "-r", str(a.home / "course" / NOTEBOOK)):
+        if not as_user(a.name, "test", "-r", str(a.home / "course" / a.notebook)):
             failures.append(f"{a.name} cannot read their own notebook")
         for b in students:
             if a is b:
                 continue
-            for what in [b.home / "course" / NOTEBOOK, b.home / ".cache/course-rust/kernels"]:
+            for what in [b.home / "course" / b.notebook, b.home / ".cache/course-rust/kernels"]:
                 if as_user(a.name, "ls", str(what)):
                     failures.append(f"{a.name} can read {what}")
         if as_user(a.name, "touch", str(RELEASE / "template/written-by-a-student")):
@@ -423,10 +425,10 @@ c.JupyterHub.load_roles.append({{"name": "course-test", "services": ["course-tes
         if r.status_code == 302:
             failures.append("a wrong password was accepted")
 
-        students = [Student(n, passwords[n], base, admin) for n in STUDENTS]
+        students = [Student(n, passwords[n], base, admin, NOTEBOOKS[i % len(NOTEBOOKS)]) for i, n in enumerate(STUDENTS)]
         memory = Memory([s.uid for s in students], {hub.pid})
         memory.start()
-        print(f"{len(students)} students log in and run {NOTEBOOK} at the same time (COURSE_MODE={MODE})")
+        print(f"{len(students)} students log in and run {', '.join(sorted(set(s.notebook for s in students)))} at the same time (COURSE_MODE={MODE})")
         run_start = time.monotonic()
         threads = [threading.Thread(target=s) for s in students]
         for t in threads:
@@ -442,10 +444,10 @@ c.JupyterHub.load_roles.append({{"name": "course-test", "services": ["course-tes
 
         print(f"\nall {len(students)} notebooks done in {wall:.1f} s (wall clock, at the same time)")
         print(f"hub start: {hub_start:.1f} s; hub and proxy peak resident memory {memory.hub_peak / MB:.0f} MB")
-        print(f"{'student':<15}{'login+start':>12}{'server PSS':>12}{'notebook':>10}{'kernel peak':>13}"
+        print(f"{'student':<15}{'lesson':>7}{'login+start':>12}{'server PSS':>12}{'notebook':>10}{'kernel peak':>13}"
               f"{'peak RSS':>10}{'peak PSS':>10}{'home':>9}{'notebooks':>11}{'slots':>8}")
         for s in students:
-            print(f"{s.name:<15}{s.seconds.get('login and server start', 0):>11.1f}s{s.idle_pss / MB:>9.0f} MB"
+            print(f"{s.name:<15}{s.notebook[:2]:>7}{s.seconds.get('login and server start', 0):>11.1f}s{s.idle_pss / MB:>9.0f} MB"
                   f"{s.seconds.get('notebook', 0):>9.1f}s"
                   f"{s.kernel_hwm / MB:>10.0f} MB{memory.peak_rss[s.uid] / MB:>7.0f} MB{memory.peak_pss[s.uid] / MB:>7.0f} MB"
                   f"{du(s.home) / MB:>6.1f} MB{du(s.home / 'course') / MB:>8.1f} MB{du(s.home / '.cache/course-rust/kernels') / MB:>5.1f} MB")
