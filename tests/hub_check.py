@@ -102,21 +102,24 @@ class Memory(threading.Thread):
         rss = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
         return int(fields["Uid"].split()[0]), int(fields["PPid"]), rss * 1024, pss * 1024
 
+    def wanted(self, pid):
+        """A student's process, the hub or a child of the hub (the proxy, the culler): reading
+        smaps_rollup costs, so only those are read."""
+        try:
+            if os.stat(f"/proc/{pid}").st_uid in self.peak_rss or int(pid) in self.hub_pids:
+                return True
+            parent = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+            return parent in self.hub_pids
+        except (OSError, ValueError, IndexError):
+            return False
+
     def run(self):
         while not self.stop.is_set():
             rss = {u: 0 for u in self.uids}
             pss = {u: 0 for u in self.uids}
             procs = {}
             for entry in os.listdir("/proc"):
-                if not entry.isdigit():
-                    continue
-                try:  # reading smaps_rollup costs: only the students' and the hub's processes
-                    if os.stat(f"/proc/{entry}").st_uid not in rss and int(entry) not in self.hub_pids:
-                        if int(Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()[1]) not in self.hub_pids:
-                            continue
-                except (OSError, ValueError, IndexError):
-                    continue
-                if info := self.read(entry):
+                if entry.isdigit() and self.wanted(entry) and (info := self.read(entry)):
                     procs[int(entry)] = info
             hub = 0
             for pid, (uid, ppid, r, p) in procs.items():
