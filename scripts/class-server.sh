@@ -170,6 +170,11 @@ install() {
   switch_release "$REL"
   # Every student's Jupyter (the venv's) lists the kernel, which starts the current release.
   write_kernelspec "$VENV/share/jupyter/kernels/course-rust" "$SERVER/current"
+  # JupyterLab's question about fetching Jupyter's news, asked of every student at their first
+  # login, answered once for the class: no.
+  mkdir -p "$VENV/share/jupyter/lab/settings"
+  echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' \
+    > "$VENV/share/jupyter/lab/settings/overrides.json"
   getent group "$GROUP" >/dev/null || groupadd "$GROUP"
   say "Class server ready in $SERVER (release $(basename "$(readlink -f "$SERVER/current")"), set-up $(( $(date +%s) - start )) s)"
 }
