@@ -23,6 +23,7 @@ import os
 import pwd
 import re
 import secrets
+import signal
 import shutil
 import socket
 import subprocess
@@ -399,8 +400,11 @@ c.JupyterHub.load_roles.append({{"name": "course-test", "services": ["course-tes
     base = BASE
     log = open(state / "jupyterhub.log", "w")
     started = time.monotonic()
+    # SIGINT as a terminal has it, also when the test itself was started in the background (which
+    # ignores it, and so would the culler the hub starts: the hub then waits 30 s to stop it).
     hub = subprocess.Popen([str(VENV / "bin/jupyterhub"), "-f", str(config)], cwd=state, env=env,
-                           stdout=log, stderr=subprocess.STDOUT)
+                           stdout=log, stderr=subprocess.STDOUT,
+                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     students, failures = [], []
     try:
         while True:
@@ -465,10 +469,12 @@ c.JupyterHub.load_roles.append({{"name": "course-test", "services": ["course-tes
             except Exception:
                 pass
         hub.terminate()
+        stopping = time.monotonic()
         try:
-            hub.wait(30)
+            hub.wait(60)
         except subprocess.TimeoutExpired:
             hub.kill()
+        print(f"hub stopped in {time.monotonic() - stopping:.1f} s")
         if nginx:
             nginx.terminate()
             nginx.wait(30)
