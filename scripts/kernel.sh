@@ -60,13 +60,13 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 if [[ -n "${COURSE_RELEASE:-}" ]]; then
   exec {rlock}<"$release/.lock"
   flock -s "$rlock"
-  export COURSE_LIB_SHARED_DEPS=$template/target/$host/debug/deps
-  export COURSE_LIB_SHARED_HOST_DEPS=$template/target/debug/deps
+  shared_deps=$template/target/$host/debug/deps
+  export COURSE_LIB_HOST_DEPS=$template/target/debug/deps
 fi
 
 run_kernel() {
   export EVCXR_TMPDIR=$1
-  export COURSE_LIB_DEPS=${COURSE_LIB_SHARED_DEPS:-$1/target/$host/debug/deps}
+  export COURSE_LIB_DEPS=${shared_deps:-$1/target/$host/debug/deps}
   export LD_LIBRARY_PATH=$COURSE_LIB_DEPS:$LD_LIBRARY_PATH
   # The set-up's patched evcxr_jupyter (see ./course, setup_evcxr); COURSE_EVCXR names another
   # evcxr_jupyter binary, to compare the patched kernel with an unpatched one.

@@ -15,9 +15,9 @@
 # build directory's deps folder, where the set-up's `:dep` build left libcourse_lib.so; the
 # dependencies' metadata is found there and in target/debug/deps, which cargo already passes as
 # `-L dependency=`. On a class server the slot holds no deps folder of course-lib's: kernel.sh
-# points COURSE_LIB_DEPS at the shared release's template, and COURSE_LIB_SHARED_DEPS and
-# COURSE_LIB_SHARED_HOST_DEPS at its two deps folders, which this adds to the search path (rustc
-# needs every crate course-lib was built against, the host's proc-macro crates among them).
+# points COURSE_LIB_DEPS at the shared release's template, and COURSE_LIB_HOST_DEPS at the
+# template's host deps folder; this adds both to the search path (rustc needs every crate
+# course-lib was built against, the host's proc-macro crates among them).
 # A cell crate that has course-lib as a cargo dependency (a student's own
 # `:dep course-lib = ...`, or the set-up's warm-up) is left alone: cargo links it itself.
 rustc=$1
@@ -27,9 +27,9 @@ case " $* " in
   *" --extern course_lib="*) ;;
   *" --crate-name ctx "*)
     if [[ -n ${COURSE_LIB_DEPS:-} && -f $dylib ]]; then
-      if [[ -n ${COURSE_LIB_SHARED_DEPS:-} ]]; then
-        exec "$rustc" "$@" --extern "course_lib=$dylib" -L "dependency=$COURSE_LIB_SHARED_DEPS" \
-          -L "dependency=$COURSE_LIB_SHARED_HOST_DEPS"
+      if [[ -n ${COURSE_LIB_HOST_DEPS:-} ]]; then
+        exec "$rustc" "$@" --extern "course_lib=$dylib" -L "dependency=$COURSE_LIB_DEPS" \
+          -L "dependency=$COURSE_LIB_HOST_DEPS"
       fi
       exec "$rustc" "$@" --extern "course_lib=$dylib"
     fi

@@ -40,7 +40,7 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from run_notebooks import judge  # noqa: E402
+from run_notebooks import judge, late_seconds  # noqa: E402
 
 SERVER = Path(os.environ.get("COURSE_SERVER_DIR", "/opt/course"))
 RELEASE = SERVER / "current"
@@ -166,7 +166,6 @@ async def run_cells(ws_url, token, nb):
             }))
             cell.outputs = []
             replied = idle = False
-            late = 0.5 if "raises-exception" in cell.metadata.get("tags", []) else 0.1
             deadline = None
             while True:
                 timeout = 1800 if deadline is None else max(deadline - time.monotonic(), 0.0)
@@ -189,7 +188,7 @@ async def run_cells(ws_url, token, nb):
                 elif kind in ("stream", "display_data", "execute_result", "error"):
                     cell.outputs.append(nbformat.v4.output_from_msg(msg))
                 if replied and idle and deadline is None:
-                    deadline = time.monotonic() + late
+                    deadline = time.monotonic() + late_seconds(cell)
     finally:
         ws.close()
 

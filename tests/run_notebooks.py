@@ -26,6 +26,12 @@ NOTEBOOKS = ROOT / "notebooks"
 TEST_NOTEBOOKS = ROOT / "tests" / "notebooks"
 
 
+def late_seconds(cell):
+    """How long a cell's late messages are awaited after the kernel's idle (LateOutputClient):
+    longer for a cell expected to fail, whose error is the late message."""
+    return 0.5 if "raises-exception" in cell.metadata.get("tags", []) else 0.1
+
+
 class LateOutputClient(NotebookClient):
     """nbclient stops listening to a cell at the kernel's idle message, but evcxr prints the
     error of a cell whose `?` met an Err to stderr from another thread, which can arrive just
@@ -34,8 +40,7 @@ class LateOutputClient(NotebookClient):
 
     async def _async_poll_output_msg(self, parent_msg_id, cell, cell_index):
         await super()._async_poll_output_msg(parent_msg_id, cell, cell_index)
-        late = 0.5 if "raises-exception" in cell.metadata.get("tags", []) else 0.1
-        deadline = time.monotonic() + late
+        deadline = time.monotonic() + late_seconds(cell)
         while (left := deadline - time.monotonic()) > 0:
             try:
                 msg = await ensure_async(self.kc.iopub_channel.get_msg(timeout=left))
