@@ -151,7 +151,7 @@ fn samples_per_second(model: &Model, images: &Matrix, device: &Device) -> Result
     run(&warmup)?;
     let start = Instant::now();
     run(&data)?;
-    Ok(data.rows as f64 / start.elapsed().as_secs_f64())
+    Ok(data.rows() as f64 / start.elapsed().as_secs_f64())
 }
 
 /// The references, each a script under `scripts/` with its extra arguments; Keras 3, the slowest

@@ -23,7 +23,7 @@ fn main() -> Result<()> {
     let mut ae = StackedAeConfig::new().init(&training_device())?;
     ae.fit(Data::autoencoder(&fashion.train.x), None, &stacked_ae::fit_config().with_epochs(1).with_verbose(false))?;
     let codings = ae.codings(&fashion.valid.x)?;
-    println!("input: {} × {} codings", codings.rows, codings.cols);
+    println!("input: {} × {} codings", codings.rows(), codings.cols());
 
     let ours = tsne(&codings, &TsneConfig::new())?;
     let t_ours = trustworthiness(&codings, &ours.points, 5)?;
@@ -65,7 +65,7 @@ fn resident_mb() -> f64 {
 fn large(ae: &stacked_ae::StackedAe, images: &Matrix) -> Result<()> {
     const SUBSAMPLE: usize = 5_000;
     let codings = ae.codings(images)?;
-    println!("\ninput: {} × {} codings (the whole training set)", codings.rows, codings.cols);
+    println!("\ninput: {} × {} codings (the whole training set)", codings.rows(), codings.cols());
     // Reset the peak to what the process holds now, so that the peak measures the t-SNE alone.
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let before = resident_mb();

@@ -5,13 +5,13 @@ fn sample_has_the_slides_split_shapes_and_label_counts() {
     let fashion = load_fashion_mnist_sample().expect("the committed sample loads");
     let mut report = String::new();
     for (name, part) in [("train", &fashion.train), ("valid", &fashion.valid), ("test", &fashion.test)] {
-        let pixels = &part.x.data;
+        let pixels = &part.x.data();
         let mean = pixels.iter().map(|&p| p as f64).sum::<f64>() / pixels.len() as f64;
         let max = pixels.iter().copied().fold(0.0f32, f32::max);
         report.push_str(&format!(
             "{name}: {} × {} pixels, mean {mean:.4}, max {max:.1}\n  label counts {:?}\n  first labels {:?}\n",
-            part.x.rows,
-            part.x.cols,
+            part.x.rows(),
+            part.x.cols(),
             part.label_counts(),
             part.y[..5].iter().map(|&l| CLASS_NAMES[l as usize]).collect::<Vec<_>>()
         ));

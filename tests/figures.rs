@@ -1,4 +1,4 @@
-use course_lib::data::{load_fashion_mnist_sample, toy_3d_data};
+use course_lib::data::{Matrix, load_fashion_mnist_sample, toy_3d_data};
 use course_lib::plot::{plot_images, plot_toy_3d, reconstruction_grid, scatter_classes};
 use course_lib::linalg::Pca;
 
@@ -14,8 +14,7 @@ fn originals_over_reconstructions() {
     // A "reconstruction" that inverts the images, so both rows are visibly different.
     let fashion = load_fashion_mnist_sample().unwrap();
     let originals = fashion.valid.x.head(5);
-    let mut inverted = originals.clone();
-    inverted.data.iter_mut().for_each(|p| *p = 1.0 - *p);
+    let inverted = Matrix::new(5, 784, originals.data().iter().map(|p| 1.0 - p).collect()).unwrap();
     let figure = reconstruction_grid(&originals, &inverted, 5).unwrap();
     insta::assert_binary_snapshot!("reconstructions.png", figure.bytes().to_vec());
 }

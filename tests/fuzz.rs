@@ -55,53 +55,53 @@ fn fuzz(name: &str, seed_input: &[u8], mut check: impl FnMut(&[u8])) -> usize {
 fn mutate(input: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
     let mut bytes = input.to_vec();
     let mut recipe = Vec::new();
-    for _ in 0..1 + rng.below(4) {
+    for _ in 0..1 + rng.below(4).unwrap() {
         let len = bytes.len().max(1);
-        match rng.below(7) {
+        match rng.below(7).unwrap() {
             0 => {
-                let at = rng.below(len).min(bytes.len().saturating_sub(1));
+                let at = rng.below(len).unwrap().min(bytes.len().saturating_sub(1));
                 if let Some(b) = bytes.get_mut(at) {
-                    *b ^= 1 << rng.below(8);
+                    *b ^= 1 << rng.below(8).unwrap();
                 }
                 recipe.push(format!("flip a bit at {at}"));
             }
             1 => {
-                let at = rng.below(len).min(bytes.len().saturating_sub(1));
+                let at = rng.below(len).unwrap().min(bytes.len().saturating_sub(1));
                 if let Some(b) = bytes.get_mut(at) {
-                    *b = rng.below(256) as u8;
+                    *b = rng.below(256).unwrap() as u8;
                 }
                 recipe.push(format!("random byte at {at}"));
             }
             2 => {
                 // A header word (IDX counts and sizes are big-endian u32 at multiples of 4).
-                let at = 4 * rng.below(4);
-                let value: u32 = [0, 1, 9, 28, 255, 60_000, 0x7fff_ffff, u32::MAX][rng.below(8)];
+                let at = 4 * rng.below(4).unwrap();
+                let value: u32 = [0, 1, 9, 28, 255, 60_000, 0x7fff_ffff, u32::MAX][rng.below(8).unwrap()];
                 if bytes.len() >= at + 4 {
                     bytes[at..at + 4].copy_from_slice(&value.to_be_bytes());
                 }
                 recipe.push(format!("word at {at} = {value}"));
             }
             3 => {
-                let keep = rng.below(len);
+                let keep = rng.below(len).unwrap();
                 bytes.truncate(keep);
                 recipe.push(format!("truncate to {keep}"));
             }
             4 => {
-                let at = rng.below(len).min(bytes.len());
-                let extra: Vec<u8> = (0..1 + rng.below(64)).map(|_| rng.below(256) as u8).collect();
+                let at = rng.below(len).unwrap().min(bytes.len());
+                let extra: Vec<u8> = (0..1 + rng.below(64).unwrap()).map(|_| rng.below(256).unwrap() as u8).collect();
                 recipe.push(format!("insert {} bytes at {at}", extra.len()));
                 bytes.splice(at..at, extra);
             }
             5 => {
-                let from = rng.below(len).min(bytes.len());
-                let to = (from + rng.below(256)).min(bytes.len());
+                let from = rng.below(len).unwrap().min(bytes.len());
+                let to = (from + rng.below(256).unwrap()).min(bytes.len());
                 let copy = bytes[from..to].to_vec();
                 recipe.push(format!("duplicate {from}..{to}"));
                 bytes.splice(to..to, copy);
             }
             _ => {
-                let at = rng.below(len).min(bytes.len());
-                let to = (at + 1 + rng.below(32)).min(bytes.len());
+                let at = rng.below(len).unwrap().min(bytes.len());
+                let to = (at + 1 + rng.below(32).unwrap()).min(bytes.len());
                 recipe.push(format!("remove {at}..{to}"));
                 bytes.drain(at..to);
             }
@@ -115,10 +115,10 @@ fn idx_seeds() -> (Vec<u8>, Vec<u8>) {
     let fashion = load_fashion_mnist_sample().unwrap();
     let images = fashion.train.x.head(20);
     let mut image_bytes = vec![0, 0, 8, 3];
-    for n in [images.rows as u32, 28, 28] {
+    for n in [images.rows() as u32, 28, 28] {
         image_bytes.extend_from_slice(&n.to_be_bytes());
     }
-    image_bytes.extend(images.data.iter().map(|&v| (v * 255.0).round() as u8));
+    image_bytes.extend(images.data().iter().map(|&v| (v * 255.0).round() as u8));
     let mut label_bytes = vec![0, 0, 8, 1];
     label_bytes.extend_from_slice(&20u32.to_be_bytes());
     label_bytes.extend_from_slice(&fashion.train.y[..20]);
@@ -128,7 +128,7 @@ fn idx_seeds() -> (Vec<u8>, Vec<u8>) {
 fn check_images(bytes: &[u8]) {
     if let Ok(m) = parse_idx_images(Path::new("fuzz-images"), bytes) {
         assert_consistent(&m);
-        assert!(m.data.iter().all(|v| (0.0..=1.0).contains(v)));
+        assert!(m.data().iter().all(|v| (0.0..=1.0).contains(v)));
     }
 }
 
@@ -139,7 +139,7 @@ fn check_labels(bytes: &[u8]) {
 }
 
 fn assert_consistent(m: &Matrix) {
-    assert_eq!(m.data.len(), m.rows * m.cols);
+    assert_eq!(m.data().len(), m.rows() * m.cols());
     assert!(m.check().is_ok());
 }
 

@@ -41,7 +41,7 @@ fn a_diverging_learning_rate_keeps_the_last_good_model() {
     assert!(message.contains("diverged") && message.contains("learning rate"), "{message}");
     // The model kept is usable: its outputs are finite.
     let out = ae.predict(&x).unwrap();
-    assert!(out.data.iter().all(|v| v.is_finite()));
+    assert!(out.data().iter().all(|v| v.is_finite()));
 }
 
 #[test]

@@ -39,9 +39,21 @@ fn the_dcgan_trains_a_few_iterations() {
     let config = GanFitConfig::new(1).with_batch_size(16).with_verbose(false);
     let history = gan::train_gan(&mut model, &fashion.train.x.head(64), &codings, &config).unwrap();
     assert_eq!(history.steps.len(), 4);
-    let images: &Matrix = &history.samples[0];
-    assert!(images.data.iter().all(|v| (0.0..=1.0).contains(v)));
-    assert!(history.steps.iter().all(|s| s.d_loss.is_finite() && s.g_loss.is_finite()));
+    // The discriminator sees pixels in [−1, 1] (the book's `X_train * 2. - 1.`), the generator's
+    // tanh draws there too, and the images shown are mapped back to [0, 1].
+    let x = fashion.train.x.head(64);
+    let seen = model.to_model_pixels(&x);
+    for (v, w) in x.data().iter().zip(seen.data()) {
+        assert!((w - (2.0 * v - 1.0)).abs() < 1e-6, "{v} seen as {w}");
+    }
+    let raw = course_lib::train::predict(&model.generator, &codings).unwrap();
+    assert!(raw.data().iter().any(|&v| v < 0.0), "the generator's tanh uses its negative half");
+    let shown: &Matrix = &history.samples[0];
+    let now = model.generate(&codings).unwrap();
+    for (r, s) in raw.data().iter().zip(now.data()) {
+        assert!((s - (r + 1.0) / 2.0).abs() < 1e-6, "{r} shown as {s}");
+    }
+    assert_eq!(shown.rows(), 4);
 }
 
 /// Per-epoch checkpoints: epoch N loads without training, and a run stopped after epoch 1

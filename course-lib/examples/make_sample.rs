@@ -4,7 +4,7 @@
 //!
 //! `cargo run --release -p course-lib --example make_sample -- data/fashion-mnist-sample`
 
-use course_lib::data::{Dataset, load_fashion_mnist, write_idx};
+use course_lib::data::{Dataset, Matrix, load_fashion_mnist, write_idx};
 use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,9 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Training part then validation part, so that the loader's "second half is validation" rule
     // gives back exactly these two parts.
     let (train, valid) = (full.train.head(n), full.valid.head(n));
-    let mut x = train.x.clone();
-    x.rows += valid.x.rows;
-    x.data.extend(valid.x.data);
+    let x = Matrix::concat_rows(&[&train.x, &valid.x])?;
     let both = Dataset { x, y: [train.y, valid.y].concat() };
     write_idx(&out, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", &both)?;
     write_idx(&out, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", &full.test.head(n))?;

@@ -69,7 +69,7 @@ fn autoencoder<M: TrainModel>(mut fresh: M, config: &FitConfig, full: &FashionMn
     let path = pretrained::pretrained_path(&fresh);
     save_checkpoint(&fresh, &path)?;
     let (f, s) = pretrained::figures(full, sample, |d| pretrained::autoencoder_figure(&fresh, d))?;
-    Ok(record(&path, config.epochs, full.train.x.rows, seconds, AUTOENCODER_FIGURE, f, s))
+    Ok(record(&path, config.epochs, full.train.x.rows(), seconds, AUTOENCODER_FIGURE, f, s))
 }
 
 fn record(path: &std::path::Path, epochs: usize, images: usize, seconds: f64, figure: &str, full: f64, sample: f64) -> PretrainedRecord {
@@ -116,7 +116,7 @@ fn gan_job(mut model: gan::Gan, epochs: usize, full: &FashionMnist, sample: &Fas
     let path = pretrained::pretrained_path(&model);
     save_checkpoint(&model, &path)?;
     let (f, s) = pretrained::figures(full, sample, |d| pretrained::gan_figure(&model, d))?;
-    Ok(record(&path, epochs, full.train.x.rows, seconds, GAN_FIGURE, f, s))
+    Ok(record(&path, epochs, full.train.x.rows(), seconds, GAN_FIGURE, f, s))
 }
 
 fn dense_gan(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {

@@ -135,7 +135,10 @@ pub fn compare_pretraining(encoder: &Sequential, train: &Dataset, valid: &Datase
 /// The book's frozen row as its code runs it: `clone_model` gives the encoder's architecture with
 /// fresh weights, frozen.
 pub fn frozen_random_encoder(train: &Dataset, valid: &Dataset, labels: usize, epochs: usize, seed: u64, device: &Device) -> Result<History> {
-    let small = train.head(labels.clamp(1, train.len().max(1)));
+    if labels == 0 || labels > train.len() {
+        return Err(CourseError::bad_config("labels", format!("must be between 1 and the {} training images", train.len())));
+    }
+    let small = train.head(labels);
     let random = ConvAeConfig::new().with_seed(seed + 7).encoder(device)?;
     let mut clf = classifier(&random, true, seed, device)?;
     clf.fit(Data::labelled(&small.x, &small.y), Some(Data::labelled(&valid.x, &valid.y)), &crate::stacked_ae::classifier_fit_config(epochs).with_seed(seed))

@@ -44,17 +44,57 @@ const MAX_IMAGES: usize = 1_000_000;
 /// A host-side row-major matrix of `f32`: `rows` samples of `cols` features.
 ///
 /// Images are matrices of 784 columns (28×28 pixels in row order, scaled to [0, 1]).
+///
+/// Its values always fill `rows × cols` exactly: the fields are private, every constructor
+/// checks (a deserialized matrix too), so no function that takes a matrix can be handed a wrong
+/// length. Read them with [`Matrix::rows`], [`Matrix::cols`] and [`Matrix::data`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "MatrixParts")]
 pub struct Matrix {
     /// Number of samples.
-    pub rows: usize,
+    pub(crate) rows: usize,
     /// Features per sample.
-    pub cols: usize,
+    pub(crate) cols: usize,
     /// `rows * cols` values, sample after sample.
-    pub data: Vec<f32>,
+    pub(crate) data: Vec<f32>,
+}
+
+/// A matrix as stored, checked by [`Matrix::new`] when it is read back.
+#[derive(serde::Deserialize)]
+struct MatrixParts {
+    rows: usize,
+    cols: usize,
+    data: Vec<f32>,
+}
+
+impl TryFrom<MatrixParts> for Matrix {
+    type Error = CourseError;
+    fn try_from(parts: MatrixParts) -> Result<Matrix> {
+        Matrix::new(parts.rows, parts.cols, parts.data)
+    }
 }
 
 impl Matrix {
+    /// Number of samples.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Features per sample.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+
+    /// The `rows × cols` values, sample after sample.
+    pub fn data(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// The values, sample after sample, without copying them.
+    pub fn into_data(self) -> Vec<f32> {
+        self.data
+    }
+
     /// A matrix from its values; refuses a length that is not `rows * cols`.
     pub fn new(rows: usize, cols: usize, data: Vec<f32>) -> Result<Matrix> {
         if data.len() != rows * cols {
@@ -97,6 +137,9 @@ impl Matrix {
     /// Sample `i` (numbered from 0), or an error that says how many there are.
     pub fn row(&self, i: usize) -> Result<&[f32]> {
         self.check()?;
+        if self.rows == 0 {
+            return Err(CourseError::shape(format!("row {i}"), "a matrix with rows", "an empty matrix (0 rows)"));
+        }
         if i >= self.rows {
             return Err(CourseError::shape(
                 format!("row {i}"),
@@ -112,9 +155,8 @@ impl Matrix {
         &self.data[i * self.cols..(i + 1) * self.cols]
     }
 
-    /// Checks that the values fill `rows × cols` exactly: the fields are public, so a matrix
-    /// built by hand (`Matrix { rows, cols, data }`) may not, and every entry point that reads
-    /// one checks it first.
+    /// Checks that the values fill `rows × cols` exactly. Every constructor does, so this holds
+    /// for every matrix; the library's entry points still call it, a check that costs nothing.
     pub fn check(&self) -> Result<()> {
         if self.data.len() != self.rows * self.cols {
             return Err(CourseError::shape(
@@ -347,7 +389,7 @@ pub fn load_fashion_mnist() -> Result<FashionMnist> {
             return load_fashion_mnist_from(dir);
         }
     }
-    Err(CourseError::DataNotFound { searched })
+    Err(CourseError::DataNotFound { searched, missing: None })
 }
 
 /// The sample committed in `data/fashion-mnist-sample/`: 300 training, 300 validation and 300
@@ -396,17 +438,40 @@ pub fn load_picture(path: impl AsRef<Path>) -> Result<Matrix> {
         .map_err(|e| CourseError::io(path, e))?
         .decode()
         .map_err(|e| CourseError::Picture { path: path.to_path_buf(), problem: format!("it cannot be read as a PNG or JPEG picture ({e})") })?
-        .to_luma8();
+        .to_luma_alpha8();
     let (w, h) = picture.dimensions();
-    if w == 0 || h == 0 {
-        return Err(CourseError::Picture { path: path.to_path_buf(), problem: "the picture is empty".into() });
+    if w < MIN_PICTURE_SIDE || h < MIN_PICTURE_SIDE {
+        return Err(CourseError::Picture {
+            path: path.to_path_buf(),
+            problem: format!("it is {w} × {h} pixels, too small to show a garment; give one of at least {MIN_PICTURE_SIDE} × {MIN_PICTURE_SIDE} (28 × 28, like the data set's, or larger)"),
+        });
     }
-    let grey: Vec<f32> = picture.pixels().map(|p| p.0[0] as f32 / 255.0).collect();
-    Ok(Matrix { rows: 1, cols: IMAGE_PIXELS, data: fashion_from_grey(&grey, w as usize, h as usize) })
+    let grey = flatten_alpha(picture.pixels().map(|p| (p.0[0] as f32 / 255.0, p.0[1] as f32 / 255.0)));
+    let image = fashion_from_grey(&grey, w as usize, h as usize).ok_or_else(|| CourseError::Picture {
+        path: path.to_path_buf(),
+        problem: "nothing in it stands out from the background (it is one flat shade, or nearly): the model would see a blank image. Photograph the garment against a plain background of another brightness".into(),
+    })?;
+    Ok(Matrix { rows: 1, cols: IMAGE_PIXELS, data: image })
 }
 
-/// The preparation of [`load_picture`] on a grey `w × h` picture with values in [0, 1].
-fn fashion_from_grey(grey: &[f32], w: usize, h: usize) -> Vec<f32> {
+/// Pictures smaller than this per side are refused by [`load_picture`].
+const MIN_PICTURE_SIDE: u32 = 8;
+
+/// Grey values with their opacity (each in [0, 1]) laid on a background that contrasts with
+/// the opaque part: a dark garment on transparency goes onto white, a light one onto black. So
+/// a cut-out PNG shows its garment, where reading the grey channel alone shows whatever colour
+/// the transparent pixels happen to store (often black, under a black garment: a blank image).
+fn flatten_alpha(pixels: impl Iterator<Item = (f32, f32)>) -> Vec<f32> {
+    let pixels: Vec<(f32, f32)> = pixels.collect();
+    let opacity: f32 = pixels.iter().map(|&(_, a)| a).sum();
+    let ink: f32 = pixels.iter().map(|&(g, a)| g * a).sum();
+    let background = if opacity > 0.0 && ink / opacity > 0.5 { 0.0 } else { 1.0 };
+    pixels.iter().map(|&(g, a)| g * a + background * (1.0 - a)).collect()
+}
+
+/// The preparation of [`load_picture`] on a grey `w × h` picture with values in [0, 1], or
+/// `None` when nothing stands out from its background.
+fn fashion_from_grey(grey: &[f32], w: usize, h: usize) -> Option<Vec<f32>> {
     let border: Vec<f32> = (0..w).flat_map(|x| [grey[x], grey[(h - 1) * w + x]]).chain((0..h).flat_map(|y| [grey[y * w], grey[y * w + w - 1]])).collect();
     let background = border.iter().sum::<f32>() / border.len() as f32;
     let ink: Vec<f32> = grey.iter().map(|&v| if background > 0.5 { 1.0 - v } else { v }).collect();
@@ -422,7 +487,7 @@ fn fashion_from_grey(grey: &[f32], w: usize, h: usize) -> Vec<f32> {
         }
     }
     if x0 > x1 {
-        (x0, x1, y0, y1) = (0, w - 1, 0, h - 1); // nothing stands out: keep the whole picture
+        return None;
     }
     let side = (x1 - x0 + 1).max(y1 - y0 + 1);
     let (cx, cy) = ((x0 + x1) as f32 / 2.0, (y0 + y1) as f32 / 2.0);
@@ -452,7 +517,7 @@ fn fashion_from_grey(grey: &[f32], w: usize, h: usize) -> Vec<f32> {
     if max > 0.0 {
         out.iter_mut().for_each(|v| *v /= max);
     }
-    out
+    Some(out)
 }
 
 /// Fashion-MNIST from the four IDX files (gzip-compressed or not) in `dir`.
@@ -482,9 +547,9 @@ fn find_file(dir: &Path, stem: &str) -> Option<PathBuf> {
 }
 
 fn read_dataset(dir: &Path, images: &str, labels: &str) -> Result<Dataset> {
-    let missing = || CourseError::DataNotFound { searched: vec![dir.to_path_buf()] };
-    let images_path = find_file(dir, images).ok_or_else(missing)?;
-    let labels_path = find_file(dir, labels).ok_or_else(missing)?;
+    let missing = |stem: &str| CourseError::DataNotFound { searched: vec![dir.to_path_buf()], missing: Some(format!("{stem}.gz")) };
+    let images_path = find_file(dir, images).ok_or_else(|| missing(images))?;
+    let labels_path = find_file(dir, labels).ok_or_else(|| missing(labels))?;
     let x = parse_idx_images(&images_path, &read_maybe_gzip(&images_path)?)?;
     let y = parse_idx_labels(&labels_path, &read_maybe_gzip(&labels_path)?)?;
     if x.rows != y.len() {
@@ -498,6 +563,10 @@ fn read_dataset(dir: &Path, images: &str, labels: &str) -> Result<Dataset> {
 
 fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).map_err(|e| CourseError::io(path, e))?;
+    let named_gz = path.extension().is_some_and(|e| e == "gz");
+    if named_gz && !raw.starts_with(&[0x1f, 0x8b]) {
+        return Err(CourseError::CorruptData { path: path.to_path_buf(), problem: "it is named .gz but is not a gzip file".into() });
+    }
     if raw.starts_with(&[0x1f, 0x8b]) {
         let mut out = Vec::new();
         GzDecoder::new(&raw[..]).read_to_end(&mut out).map_err(|e| CourseError::CorruptData {
@@ -642,7 +711,7 @@ mod picture_tests {
             let (x, y) = (k % w, k / w);
             if (20..80).contains(&x) && (15..45).contains(&y) { 0.1 } else { 0.9 }
         }).collect();
-        let image = fashion_from_grey(&grey, w, h);
+        let image = fashion_from_grey(&grey, w, h).unwrap();
         assert_eq!(image.len(), IMAGE_PIXELS);
         assert!(image[14 * 28 + 14] > 0.9, "the centre is the object: {}", image[14 * 28 + 14]);
         assert!(image[0] < 0.05, "the corner is ground: {}", image[0]);
@@ -659,6 +728,44 @@ mod picture_tests {
         let err = load_picture(&path).unwrap_err().to_string();
         assert!(err.contains("cannot be read as a PNG or JPEG"), "{err}");
         std::fs::remove_file(&path).unwrap();
+    }
+
+    fn saved(name: &str, picture: image::DynamicImage) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("course-{name}-{}.png", std::process::id()));
+        picture.save(&path).unwrap();
+        path
+    }
+
+    /// A black garment cut out on a transparent background (whose pixels store black, as most
+    /// editors leave them) shows the garment, not a blank image.
+    #[test]
+    fn a_cut_out_png_shows_its_garment() {
+        let picture = image::RgbaImage::from_fn(40, 40, |x, y| {
+            let inside = (10..30).contains(&x) && (5..35).contains(&y);
+            image::Rgba([0, 0, 0, if inside { 255 } else { 0 }])
+        });
+        let path = saved("cut-out", image::DynamicImage::ImageRgba8(picture));
+        let image = load_picture(&path).unwrap();
+        std::fs::remove_file(&path).unwrap();
+        assert!(image.data[14 * 28 + 14] > 0.9, "the garment is lit: {}", image.data[14 * 28 + 14]);
+        assert!(image.data[14 * 28] < 0.05, "the ground is dark: {}", image.data[14 * 28]);
+    }
+
+    /// A picture too small to hold a garment, or with nothing standing out, is refused.
+    #[test]
+    fn a_tiny_or_flat_picture_is_refused_with_the_reason() {
+        let tiny = saved("tiny", image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(1, 1, image::Luma([80]))));
+        let err = load_picture(&tiny).unwrap_err().to_string();
+        std::fs::remove_file(&tiny).unwrap();
+        assert!(err.contains("1 × 1 pixels, too small"), "{err}");
+        let flat = saved("flat", image::DynamicImage::ImageLuma8(image::GrayImage::from_fn(50, 50, |x, _| image::Luma([120 + (x % 3) as u8]))));
+        let err = load_picture(&flat).unwrap_err().to_string();
+        std::fs::remove_file(&flat).unwrap();
+        assert!(err.contains("nothing in it stands out"), "{err}");
+        let clear = saved("clear", image::DynamicImage::ImageRgba8(image::RgbaImage::from_pixel(30, 30, image::Rgba([0, 0, 0, 0]))));
+        let err = load_picture(&clear).unwrap_err().to_string();
+        std::fs::remove_file(&clear).unwrap();
+        assert!(err.contains("nothing in it stands out"), "{err}");
     }
 }
 
@@ -712,7 +819,7 @@ mod tests {
 
     #[test]
     fn missing_data_lists_every_place_and_the_install_command() {
-        let err = CourseError::DataNotFound { searched: search_dirs() }.to_string();
+        let err = CourseError::DataNotFound { searched: search_dirs(), missing: None }.to_string();
         assert!(err.contains(DEBIAN_DATA_DIR), "{err}");
         assert!(err.contains("apt-get install dataset-fashion-mnist"), "{err}");
     }

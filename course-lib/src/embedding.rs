@@ -55,7 +55,7 @@ pub struct Embedding {
 /// Sparse symmetric affinities `p_ij`, all summing to 1, in compressed rows: the non-zero
 /// affinities of point `i` are `columns[offsets[i]..offsets[i + 1]]` with their `values`.
 #[derive(Clone, Debug)]
-pub struct Affinities {
+pub(crate) struct Affinities {
     /// Where each point's row starts; `offsets[n]` is the number of non-zeros.
     pub offsets: Vec<usize>,
     /// The neighbour of each non-zero.
@@ -134,7 +134,8 @@ fn parallel_map<T: Send>(n: usize, threads: usize, f: impl Fn(usize) -> T + Sync
         let handles: Vec<_> = (0..threads)
             .map(|t| scope.spawn(move || (t * chunk..((t + 1) * chunk).min(n)).map(f).collect::<Vec<T>>()))
             .collect();
-        handles.into_iter().flat_map(|h| h.join().expect("t-SNE worker thread")).collect()
+        // A worker's panic is raised again here, never turned into missing points.
+        handles.into_iter().flat_map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     })
 }
 
@@ -162,7 +163,7 @@ fn squared_distance(a: &[f32], b: &[f32]) -> f64 {
 /// [`KNN_MARGIN`] extra candidates it keeps per row are then measured in `f64` as the small case
 /// measures them, so that rounding in the product cannot change which `k` are kept except
 /// between candidates within `f32` rounding of each other.
-pub fn nearest_neighbours(x: &Matrix, k: usize, threads: usize) -> Vec<Vec<(usize, f64)>> {
+pub(crate) fn nearest_neighbours(x: &Matrix, k: usize, threads: usize) -> Vec<Vec<(usize, f64)>> {
     let k = k.min(x.rows.saturating_sub(1));
     if x.rows <= BLOCKED_KNN_MIN {
         return parallel_map(x.rows, threads, |i| {
@@ -250,7 +251,7 @@ fn conditional_affinities(distances: &[f64], perplexity: f64) -> Vec<f64> {
 
 /// Joint affinities from the `k` nearest neighbours: conditional affinities, symmetrised
 /// (`p_ij = (p_j|i + p_i|j) / 2n`). `k = n − 1` gives the exact affinities.
-pub fn affinities(x: &Matrix, perplexity: f64, k: usize, threads: usize) -> Affinities {
+pub(crate) fn affinities(x: &Matrix, perplexity: f64, k: usize, threads: usize) -> Affinities {
     let n = x.rows;
     let knn = nearest_neighbours(x, k, threads);
     let conditional: Vec<Vec<(usize, f64)>> = parallel_map(n, threads, |i| {
@@ -480,17 +481,19 @@ impl Cells {
 
 /// The affinities with each pair once (`i < j`): the attraction between two points is
 /// symmetric, so each pair's force is computed once and applied to both. `rows[t]` are the rows
-/// of thread `t`, split so that every thread gets about as many pairs.
+/// of part `t`, split so that every part gets about as many pairs. There are always [`PARTS`]
+/// parts, whatever the core count, and their sums are added in part order: the same points on
+/// one core or eight.
 struct Pairs {
     upper: Affinities,
     rows: Vec<std::ops::Range<usize>>,
 }
 
 impl Pairs {
-    fn new(p: &Affinities, threads: usize) -> Pairs {
+    fn new(p: &Affinities) -> Pairs {
         let n = p.offsets.len() - 1;
         let upper = Affinities::from_rows((0..n).map(|i| p.row(i).filter(move |&(j, _)| j > i)));
-        let threads = threads.max(1);
+        let threads = PARTS;
         let per_thread = upper.columns.len().div_ceil(threads).max(1);
         let mut rows = Vec::with_capacity(threads);
         let mut start = 0;
@@ -521,8 +524,12 @@ impl Pairs {
     }
 }
 
-/// The t-SNE gradient with Barnes-Hut repulsion (`theta = 0`: exact), and the normalisation `Z`.
-fn gradient(pairs: &Pairs, y: &[[f64; 2]], exaggeration: f64, theta: f64, tree: &mut QuadTree) -> (Vec<[f64; 2]>, f64) {
+/// How many parts the gradient's work is cut into (at most this many cores are used).
+const PARTS: usize = 8;
+
+/// The t-SNE gradient with Barnes-Hut repulsion (`theta = 0`: exact), and the normalisation `Z`,
+/// its [`PARTS`] parts computed on `threads` threads.
+fn gradient(pairs: &Pairs, y: &[[f64; 2]], exaggeration: f64, theta: f64, tree: &mut QuadTree, threads: usize) -> (Vec<[f64; 2]>, f64) {
     let n = y.len();
     tree.rebuild(y);
     let tree = &*tree;
@@ -531,11 +538,11 @@ fn gradient(pairs: &Pairs, y: &[[f64; 2]], exaggeration: f64, theta: f64, tree: 
     // group walks the tree once, and the far field is computed once per group.
     let order: Vec<usize> = tree.keys.iter().map(|&(_, i)| i as usize).collect();
     let groups: Vec<&[usize]> = order.chunks(GROUP).collect();
-    // Each thread takes a run of groups, whose repulsion it returns, and a run of pairs, whose
+    // Each part takes a run of groups, whose repulsion it returns, and a run of pairs, whose
     // attraction it sums over all points.
-    let threads = pairs.rows.len();
-    let groups_per_thread = groups.len().div_ceil(threads);
-    let per_thread = parallel_map(threads, threads, |t| {
+    let parts = pairs.rows.len();
+    let groups_per_thread = groups.len().div_ceil(parts);
+    let per_thread = parallel_map(parts, threads, |t| {
         let (mut stack, mut far, mut near) = (Vec::<u32>::new(), Vec::<[f64; 3]>::new(), Cells::default());
         let mut repulsion = Vec::with_capacity(groups_per_thread * GROUP);
         for members in groups.iter().skip(t * groups_per_thread).take(groups_per_thread) {
@@ -690,11 +697,11 @@ fn optimise(p: &Affinities, mut y: Vec<[f64; 2]>, config: &TsneConfig, theta: f6
     let mut update = vec![[0.0f64; 2]; n];
     let mut gains = vec![[1.0f64; 2]; n];
     let mut tree = QuadTree::default();
-    let pairs = Pairs::new(p, threads);
+    let pairs = Pairs::new(p);
     for it in 0..config.iterations {
         let early = it < config.exaggeration_iterations;
         let (exaggeration, momentum) = if early { (config.early_exaggeration, 0.5) } else { (1.0, 0.8) };
-        let (grad, _) = gradient(&pairs, &y, exaggeration, theta, &mut tree);
+        let (grad, _) = gradient(&pairs, &y, exaggeration, theta, &mut tree, threads);
         for i in 0..n {
             for k in 0..2 {
                 let g = grad[i][k];
@@ -705,7 +712,7 @@ fn optimise(p: &Affinities, mut y: Vec<[f64; 2]>, config: &TsneConfig, theta: f6
             }
         }
     }
-    let (_, z) = gradient(&pairs, &y, 1.0, theta, &mut tree);
+    let (_, z) = gradient(&pairs, &y, 1.0, theta, &mut tree, threads);
     let kl = kl_divergence(p, &y, z);
     (y, kl)
 }
@@ -970,7 +977,7 @@ mod tests {
         let p = affinities(&x, 10.0, 31, 2);
         let mut rng = Rng::new(2);
         let y: Vec<[f64; 2]> = (0..x.rows).map(|_| [rng.normal(), rng.normal()]).collect();
-        let (bh, z_bh) = gradient(&Pairs::new(&p, 2), &y, 1.0, 0.0, &mut QuadTree::default());
+        let (bh, z_bh) = gradient(&Pairs::new(&p), &y, 1.0, 0.0, &mut QuadTree::default(), 2);
         // The gradient written out pair by pair.
         let n = y.len();
         let w = |i: usize, j: usize| 1.0 / (1.0 + (y[i][0] - y[j][0]).powi(2) + (y[i][1] - y[j][1]).powi(2));
@@ -1021,11 +1028,11 @@ mod tests {
     fn barnes_hut_gradient_is_close_to_the_exact_one() {
         let (x, _) = blobs(4, 150, 10, 5);
         let p = affinities(&x, 30.0, 91, 2);
-        let pairs = Pairs::new(&p, 2);
+        let pairs = Pairs::new(&p);
         let mut rng = Rng::new(6);
         let y: Vec<[f64; 2]> = (0..x.rows).map(|i| [3.0 * rng.normal() + (i / 150) as f64 * 10.0, 3.0 * rng.normal()]).collect();
-        let (exact, z_exact) = gradient(&pairs, &y, 1.0, 0.0, &mut QuadTree::default());
-        let (bh, z_bh) = gradient(&pairs, &y, 1.0, 0.5, &mut QuadTree::default());
+        let (exact, z_exact) = gradient(&pairs, &y, 1.0, 0.0, &mut QuadTree::default(), 2);
+        let (bh, z_bh) = gradient(&pairs, &y, 1.0, 0.5, &mut QuadTree::default(), 2);
         let norm = |g: &[[f64; 2]]| g.iter().map(|v| v[0] * v[0] + v[1] * v[1]).sum::<f64>().sqrt();
         let error: Vec<[f64; 2]> = exact.iter().zip(&bh).map(|(e, b)| [e[0] - b[0], e[1] - b[1]]).collect();
         let relative = norm(&error) / norm(&exact);

@@ -14,6 +14,8 @@ pub enum CourseError {
     DataNotFound {
         /// Every directory that was searched, in order.
         searched: Vec<PathBuf>,
+        /// The file missing from a directory that holds some of the four, if that was the case.
+        missing: Option<String>,
     },
     /// A data file exists but is not what it should be (wrong magic number, truncated, ...).
     CorruptData {
@@ -86,8 +88,11 @@ pub enum CourseError {
 impl fmt::Display for CourseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            CourseError::DataNotFound { searched } => {
-                writeln!(f, "Fashion-MNIST was not found. Looked in:")?;
+            CourseError::DataNotFound { searched, missing } => {
+                match missing {
+                    Some(file) => writeln!(f, "Fashion-MNIST was not found: {file} is missing from")?,
+                    None => writeln!(f, "Fashion-MNIST was not found. Looked in:")?,
+                }
                 for dir in searched {
                     writeln!(f, "  - {}", dir.display())?;
                 }

@@ -22,11 +22,21 @@ use std::borrow::Cow;
 /// Whether the host kernels can take `x`: it lives on the flex backend (with or without
 /// autodiff), and the course has not been told to use burn's operations (`COURSE_HOST_KERNELS=0`,
 /// for comparing the two).
-pub fn available<const D: usize>(x: &Tensor<D>) -> bool {
+pub(crate) fn available<const D: usize>(x: &Tensor<D>) -> bool {
     static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     let enabled = *ENABLED.get_or_init(|| std::env::var("COURSE_HOST_KERNELS").map_or(true, |v| v != "0"));
+    #[cfg(test)]
+    if tests::BURN_ONLY.get() {
+        return false;
+    }
     let device = x.device();
     enabled && (device == Device::flex() || device == Device::flex().autodiff())
+}
+
+/// Panics unless the host kernels fuse `activation` (the layers split it first with
+/// [`Activation::host_split`]): their backward would be wrong for any other.
+fn fusable(activation: Activation) {
+    assert!(activation.host_split().1 == Activation::Linear, "the host kernels cannot fuse {activation:?}");
 }
 
 fn host(t: &FlexTensor) -> Cow<'_, [f32]> {
@@ -77,7 +87,7 @@ macro_rules! with_strategy {
 
 /// How a convolution is laid out: stride, padding and the activation fused into it.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ConvSpec {
+pub(crate) struct ConvSpec {
     /// Step between kernel positions.
     pub stride: usize,
     /// `(top, bottom)` padding rows.
@@ -193,7 +203,8 @@ where
 ///
 /// # Shapes
 /// `[batch, in, h, w]`, `[out, in, k, k]`, `[out]` → `[batch, out, h', w']`
-pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, spec: ConvSpec) -> Tensor<4> {
+pub(crate) fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, spec: ConvSpec) -> Tensor<4> {
+    fusable(spec.activation);
     match context(&[x.gradient_checkpointing_strategy(), weight.gradient_checkpointing_strategy(), bias.gradient_checkpointing_strategy()]) {
         None => {
             let (x, w, b) = (plain(x), plain(weight), plain(bias));
@@ -211,7 +222,7 @@ pub fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, spec: ConvSpec) 
 /// How a transposed convolution is laid out: stride, the output side, where the output starts in
 /// the full result, and the activation.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct ConvTransposeSpec {
+pub(crate) struct ConvTransposeSpec {
     /// Upsampling factor.
     pub stride: usize,
     /// `(rows, columns)` of the output.
@@ -220,6 +231,14 @@ pub struct ConvTransposeSpec {
     pub crop: (usize, usize),
     /// Applied to the output.
     pub activation: Activation,
+}
+
+impl ConvTransposeSpec {
+    /// The rows and columns of the output that come from the full result: all of them, but where
+    /// the kernel is narrower than the stride (the output's last pixels are the bias alone).
+    fn kept(&self, g: &Geometry) -> (usize, usize) {
+        (self.out.0.min(g.height.saturating_sub(self.crop.0)), self.out.1.min(g.width.saturating_sub(self.crop.1)))
+    }
 }
 
 /// The geometry of the full result's frame, with the input grid as the positions.
@@ -251,14 +270,17 @@ fn transpose_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, spec: &Conv
     let mut full = Scratch::zeros(g.batch * g.channels * g.height * g.width);
     kernels::col2im_add(&z, &g, &mut full);
     let (oh, ow) = spec.out;
+    let (kept_h, kept_w) = spec.kept(&g);
     let bias = host(b);
     let mut y = vec![0.0f32; g.batch * g.channels * oh * ow];
     for plane in 0..g.batch * g.channels {
         let c = plane % g.channels;
-        for i in 0..oh {
-            let src = &full[plane * g.height * g.width + (i + spec.crop.0) * g.width + spec.crop.1..][..ow];
-            for (d, &v) in y[(plane * oh + i) * ow..][..ow].iter_mut().zip(src) {
-                *d = v + bias[c];
+        let out = &mut y[plane * oh * ow..][..oh * ow];
+        out.fill(bias[c]);
+        for i in 0..kept_h {
+            let src = &full[plane * g.height * g.width + (i + spec.crop.0) * g.width + spec.crop.1..][..kept_w];
+            for (d, &v) in out[i * ow..][..kept_w].iter_mut().zip(src) {
+                *d += v;
             }
         }
     }
@@ -301,10 +323,11 @@ impl Backward<Flex, 3> for TransposeBackward {
         }
         // The output's gradient in the full frame (zero where the crop cut), read back into the
         // input grid's columns.
+        let (kept_h, kept_w) = s.spec.kept(&g);
         let mut full = Scratch::zeros(g.batch * g.channels * g.height * g.width);
         for plane in 0..g.batch * g.channels {
-            for i in 0..oh {
-                full[plane * g.height * g.width + (i + s.spec.crop.0) * g.width + s.spec.crop.1..][..ow].copy_from_slice(&dz[(plane * oh + i) * ow..][..ow]);
+            for i in 0..kept_h {
+                full[plane * g.height * g.width + (i + s.spec.crop.0) * g.width + s.spec.crop.1..][..kept_w].copy_from_slice(&dz[(plane * oh + i) * ow..][..kept_w]);
             }
         }
         let mut dcol = Scratch::zeros(g.col_rows() * g.col_cols());
@@ -347,7 +370,8 @@ where
 ///
 /// # Shapes
 /// `[batch, in, h, w]`, `[in, out, k, k]`, `[out]` → `[batch, out, spec.out.0, spec.out.1]`
-pub fn conv_transpose2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, spec: ConvTransposeSpec) -> Tensor<4> {
+pub(crate) fn conv_transpose2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, spec: ConvTransposeSpec) -> Tensor<4> {
+    fusable(spec.activation);
     match context(&[x.gradient_checkpointing_strategy(), weight.gradient_checkpointing_strategy(), bias.gradient_checkpointing_strategy()]) {
         None => {
             let (x, w, b) = (plain(x), plain(weight), plain(bias));
@@ -441,7 +465,8 @@ where
 ///
 /// # Shapes
 /// `[batch, inputs]`, `[inputs, units]`, `[units]` → `[batch, units]`
-pub fn dense(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>, activation: Activation) -> Tensor<2> {
+pub(crate) fn dense(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>, activation: Activation) -> Tensor<2> {
+    fusable(activation);
     match context(&[x.gradient_checkpointing_strategy(), weight.gradient_checkpointing_strategy(), bias.gradient_checkpointing_strategy()]) {
         None => {
             let (x, w, b) = (plain(x), plain(weight), plain(bias));
@@ -461,7 +486,7 @@ struct PoolBackward;
 
 #[derive(Debug, Clone)]
 struct PoolState {
-    arg: Vec<u8>,
+    arg: Vec<u32>,
     dims: [usize; 4],
     pool: usize,
 }
@@ -501,7 +526,7 @@ where
 ///
 /// # Shapes
 /// `[batch, c, h, w]` → `[batch, c, h / pool, w / pool]`
-pub fn max_pool2d(x: Tensor<4>, pool: usize) -> Tensor<4> {
+pub(crate) fn max_pool2d(x: Tensor<4>, pool: usize) -> Tensor<4> {
     match x.gradient_checkpointing_strategy() {
         None => {
             let x = plain(x);
@@ -514,10 +539,23 @@ pub fn max_pool2d(x: Tensor<4>, pool: usize) -> Tensor<4> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::layers::{Conv2d, ConvTranspose2d, Padding};
     use crate::rng::Rng;
+
+    thread_local! {
+        /// Set by [`with_burn_ops`]: the layers of this thread take burn's operations.
+        pub(crate) static BURN_ONLY: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+
+    /// `f()` with burn's own operations in place of the host kernels, on this thread.
+    pub(crate) fn with_burn_ops<T>(f: impl FnOnce() -> T) -> T {
+        BURN_ONLY.set(true);
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        BURN_ONLY.set(false);
+        result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
 
     fn values<const D: usize>(t: Tensor<D>) -> Vec<f32> {
         t.into_data().convert::<f32>().try_into_vec::<f32>().unwrap()
@@ -594,6 +632,190 @@ mod tests {
         let weights = input(ours.dims(), 8, &device);
         let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
         close(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "pool dx");
+    }
+
+    /// `|ours − burn's| ≤ REL · (1 + |burn's|) + SCALE · max |burn's|` for every value: the host
+    /// kernels sum in another order than burn (blocks, fused bias), so they agree to rounding,
+    /// which grows with the length of the sums (the largest here add 6,272 products).
+    const REL: f32 = 1e-4;
+    const SCALE: f32 = 1e-5;
+
+    /// The worst `|a − b| / (REL · (1 + |b|) + SCALE · max|b|)` over the values: at most 1 passes.
+    fn worst(a: &[f32], b: &[f32], what: &str) -> f32 {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        a.iter().zip(b).map(|(x, y)| if x.is_nan() && y.is_nan() { 0.0 } else { (x - y).abs() / (REL * (1.0 + y.abs()) + SCALE * scale) }).fold(0.0, f32::max)
+    }
+
+    /// The gradient of every parameter of a model's layers in `grads`, with a name for the
+    /// messages (`None` where the parameter got none).
+    fn parameter_grads(model: &crate::sequential::Sequential, grads: &burn::tensor::Gradients) -> Vec<(String, Option<Vec<f32>>)> {
+        use crate::sequential::Layer;
+        let mut out = Vec::new();
+        for (i, layer) in model.layers.iter().enumerate() {
+            let (kind, w, b) = match layer {
+                Layer::Dense(l) => ("dense", l.weight.val().grad(grads).map(values), l.bias.val().grad(grads).map(values)),
+                Layer::Conv2d(l) => ("conv", l.weight.val().grad(grads).map(values), l.bias.val().grad(grads).map(values)),
+                Layer::ConvTranspose2d(l) => ("transposed", l.weight.val().grad(grads).map(values), l.bias.val().grad(grads).map(values)),
+                _ => continue,
+            };
+            out.extend([(format!("layer {i} {kind} W"), w), (format!("layer {i} {kind} b"), b)]);
+        }
+        out
+    }
+
+    /// A model drawn from everything the builder accepts for images: convolutions and
+    /// transposed convolutions of every padding, stride 1-3 and kernel 1-5, pooling of 1-4
+    /// (and 17 or more, past what one byte indexes), activations of every kind (a leaky ReLU of
+    /// slope 0.2, 0 and −0.5 among them) as layers' own or as activation layers, then a flatten
+    /// and dense layers.
+    fn random_model(rng: &mut Rng, device: &Device) -> (crate::sequential::Sequential, usize) {
+        use crate::sequential::{Sequential, Shape};
+        let activations = [
+            Activation::Linear,
+            Activation::Selu,
+            Activation::Sigmoid,
+            Activation::Relu,
+            Activation::LeakyRelu(0.2),
+            Activation::LeakyRelu(0.0),
+            Activation::LeakyRelu(-0.5),
+            Activation::Tanh,
+            Activation::Softmax,
+        ];
+        let mut pick = |n: usize| rng.index(n);
+        let side = 3 + pick(10);
+        let channels = 1 + pick(3);
+        let batch = 1 + pick(4);
+        let mut b = Sequential::builder("random", Shape::image(channels, side, side), pick(1000) as u64, device);
+        for _ in 0..1 + pick(4) {
+            let Shape::Image { height, width, .. } = b.shape() else { break };
+            let act = activations[pick(activations.len())];
+            let padding = if pick(2) == 0 { Padding::Same } else { Padding::Valid };
+            let (filters, kernel, stride) = (1 + pick(4), 1 + pick(5), 1 + pick(3));
+            b = match pick(5) {
+                0 | 1 if padding == Padding::Same || kernel <= height.min(width) => b.conv2d(filters, kernel, stride, padding, act),
+                2 if height * width * stride * stride <= 400 => b.conv_transpose2d(filters, kernel, stride, padding, act),
+                3 if height.min(width) >= 2 => b.max_pool2d(1 + pick(height.min(width).min(4))),
+                _ => b.activation(act),
+            };
+        }
+        let b = b.flatten();
+        let b = if pick(2) == 0 { b.dense(1 + pick(12), activations[pick(activations.len())]) } else { b };
+        let model = b.build().expect("every layer drawn fits the shape before it");
+        (model, batch)
+    }
+
+    /// The host path (fused layers, blocked products) against burn's own operations on the same
+    /// model and input: outputs, input gradients and every parameter's gradient.
+    fn compare(model: &crate::sequential::Sequential, batch: usize, seed: u64) -> (f32, String) {
+        use crate::train::TrainModel;
+        let device = Device::flex().autodiff();
+        let size = model.input.size();
+        let mut rng = Rng::new(seed);
+        let x_values: Vec<f32> = (0..batch * size).map(|_| rng.uniform_range(-1.0, 1.0) as f32).collect();
+        let x = Tensor::<2>::from_data(TensorData::new(x_values, [batch, size]), &device).require_grad();
+        let ours = model.forward(x.clone());
+        let theirs = with_burn_ops(|| model.forward(x.clone()));
+        let outputs = ours.dims()[1];
+        let w = Tensor::<2>::from_data(TensorData::new((0..batch * outputs).map(|_| rng.uniform_range(-1.0, 1.0) as f32).collect::<Vec<_>>(), [batch, outputs]), &device);
+        let mut parts = vec![("forward".to_owned(), worst(&values(ours.clone()), &values(theirs.clone()), "forward"))];
+        let (g1, g2) = ((ours * w.clone()).sum().backward(), (theirs * w).sum().backward());
+        parts.push(("input gradient".to_owned(), worst(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "input gradient")));
+        for ((name, a), (_, b)) in parameter_grads(model, &g1).into_iter().zip(parameter_grads(model, &g2)) {
+            let ratio = match (a, b) {
+                (Some(a), Some(b)) => worst(&a, &b, &name),
+                (a, b) => panic!("{name}: a gradient on the host path: {}, on burn's: {}", a.is_some(), b.is_some()),
+            };
+            parts.push((name, ratio));
+        }
+        let (what, ratio) = parts.into_iter().fold((String::new(), 0.0f32), |a, b| if b.1 > a.1 { b } else { a });
+        (ratio, what)
+    }
+
+    /// The property test of the host kernels: random models from everything the builder
+    /// accepts, and four large ones whose products and copies take the blocked, threaded paths
+    /// (columns split, inner dimension split, threaded im2col and col2im), give burn's values
+    /// and gradients within the tolerance above.
+    #[test]
+    fn random_models_match_burns_operations() {
+        use crate::sequential::{Sequential, Shape};
+        let device = Device::flex().autodiff();
+        let mut rng = Rng::new(2026);
+        let mut cases = 0;
+        // Layers of each kind drawn, so that the test cannot pass by drawing none of one.
+        let mut kinds = std::collections::BTreeMap::<&str, usize>::new();
+        for case in 0..RANDOM_CASES {
+            let (model, batch) = random_model(&mut rng, &device);
+            for layer in &model.layers {
+                use crate::sequential::Layer;
+                let kind = match layer {
+                    Layer::Conv2d(l) if l.stride > l.dims().2 => "conv, stride above kernel",
+                    Layer::Conv2d(_) => "conv",
+                    Layer::ConvTranspose2d(l) if l.stride > l.dims().2 => "transposed, stride above kernel",
+                    Layer::ConvTranspose2d(_) => "transposed",
+                    Layer::MaxPool2d(l) if l.pool != 2 => "pool, not 2",
+                    Layer::MaxPool2d(_) => "pool 2",
+                    Layer::Dense(_) => "dense",
+                    Layer::Activation(_) => "activation layer",
+                    _ => continue,
+                };
+                *kinds.entry(kind).or_default() += 1;
+                if matches!(layer.activation(), Activation::Softmax | Activation::LeakyRelu(_)) {
+                    *kinds.entry("softmax or leaky ReLU").or_default() += 1;
+                }
+            }
+            let (ratio, what) = compare(&model, batch, case as u64);
+            assert!(ratio <= 1.0, "case {case}: {what} off by {ratio} tolerances\n{}", crate::summary::Summary::summary(&model));
+            cases += 1;
+        }
+        let large = [
+            // Lesson 04's second convolution at batch 8: 32 × 144 × 6,272 (columns split; its
+            // weight gradient splits the inner dimension), im2col and col2im of 0.9 M values.
+            Sequential::builder("conv", Shape::image(16, 28, 28), 1, &device).conv2d(32, 3, 1, Padding::Same, Activation::Selu).max_pool2d(2).build(),
+            // The DCGAN discriminator's first layer at batch 16: a 5×5 stride-2 convolution.
+            Sequential::builder("dcgan", Shape::image(8, 28, 28), 2, &device).conv2d(64, 5, 2, Padding::Same, Activation::LeakyRelu(0.2)).build(),
+            // The DCGAN generator's transposed convolution: threaded im2col of its gradient.
+            Sequential::builder("up", Shape::image(32, 14, 14), 3, &device).conv_transpose2d(16, 5, 2, Padding::Same, Activation::Tanh).build(),
+            // Dense layers of 784 × 512 at batch 64: every product split by columns.
+            Sequential::builder("dense", Shape::Flat(784), 4, &device).dense(512, Activation::Sigmoid).dense(784, Activation::Softmax).build(),
+        ];
+        for (i, (model, batch)) in large.into_iter().zip([8, 16, 16, 64]).enumerate() {
+            let model = model.unwrap();
+            let (ratio, what) = compare(&model, batch, 100 + i as u64);
+            assert!(ratio <= 1.0, "large case {i} ({}): {what} off by {ratio} tolerances", model.name);
+            cases += 1;
+        }
+        assert_eq!(cases, RANDOM_CASES + 4);
+        assert_eq!(kinds.len(), 9, "{kinds:?}");
+        assert!(kinds.values().all(|&n| n >= 10), "every kind of layer drawn at least 10 times: {kinds:?}");
+    }
+
+    /// Random models in the property test (plus four large ones).
+    const RANDOM_CASES: usize = 300;
+
+    /// A NaN anywhere in a pooling window gives NaN and takes the gradient, as in burn (which
+    /// routes it to the window's last NaN), for the 2×2 fast path and the general one; a pool of
+    /// 17 routes gradients past what one byte could index.
+    #[test]
+    fn pooling_with_nans_and_wide_windows_matches_burns() {
+        let device = Device::flex().autodiff();
+        for (pool, side) in [(2, 4), (3, 6), (17, 17), (18, 19)] {
+            for nan_at in [None, Some(0), Some(1), Some(side), Some(side + 1), Some(side * side - 1)] {
+                let mut v: Vec<f32> = input([1, 2, side, side], pool as u64, &Device::flex()).into_data().convert::<f32>().try_into_vec::<f32>().unwrap();
+                if let Some(at) = nan_at {
+                    v[at] = f32::NAN;
+                    v[side * side + at] = f32::NAN;
+                    v[(side * side + at + 1).min(2 * side * side - 1)] = f32::NAN;
+                }
+                let x = Tensor::<4>::from_data(TensorData::new(v, [1, 2, side, side]), &device).require_grad();
+                let ours = max_pool2d(x.clone(), pool);
+                let theirs = crate::layers::max_pool2d_burn(x.clone(), pool);
+                let (a, b) = (values(ours.clone()), values(theirs.clone()));
+                assert!(a.iter().zip(&b).all(|(p, q)| p == q || (p.is_nan() && q.is_nan())), "pool {pool}, NaN at {nan_at:?}: {a:?} vs {b:?}");
+                let (g1, g2) = (ours.sum().backward(), theirs.sum().backward());
+                assert_eq!(values(x.grad(&g1).unwrap()), values(x.grad(&g2).unwrap()), "pool {pool}, NaN at {nan_at:?}: gradients");
+            }
+        }
     }
 
     #[test]

@@ -294,6 +294,10 @@ impl Gan {
                 train_step(&mut self.discriminator, optimizer, Data::pairs(&x, &y), Loss::BinaryCrossEntropy, &[], noise)
             }
             GanLoss::Wasserstein { gradient_penalty } => {
+                if gradient_penalty > 0.0 && fake.rows != real.rows {
+                    // The penalty is taken on points between a fake and a real image, in pairs.
+                    return Err(CourseError::shape("discriminator_step", format!("as many fakes as real images ({}), for the gradient penalty's pairs", real.rows), format!("{} fakes", fake.rows)));
+                }
                 let y = Matrix::concat_rows(&[&Matrix::filled(fake.rows, 1, 1.0), &Matrix::filled(real.rows, 1, -1.0)])?;
                 // The critic is the discriminator with the penalty attached, for this one step.
                 let placeholder = Sequential { layers: Vec::new(), input: self.discriminator.input, name: String::new() };
@@ -617,13 +621,23 @@ impl ReplayBuffer {
     }
 
     /// Replaces the second half of `fake` with old fakes (once the buffer has enough), then keeps
-    /// a uniform sample of all the fresh fakes seen so far (reservoir sampling).
-    pub fn mix(&mut self, fake: &mut Matrix, noise: &mut Noise) {
+    /// a uniform sample of all the fresh fakes seen so far (reservoir sampling). Fakes of
+    /// another width than those the buffer holds are refused, and nothing changes.
+    pub fn mix(&mut self, fake: &mut Matrix, noise: &mut Noise) -> Result<()> {
+        if let Some(old) = self.images.first()
+            && old.len() != fake.cols
+        {
+            return Err(CourseError::shape(
+                "ReplayBuffer::mix",
+                format!("fakes of {} values, like those the buffer holds", old.len()),
+                format!("{} values; use one buffer per generator", fake.cols),
+            ));
+        }
         let fresh = fake.clone();
         let half = fake.rows / 2;
         if self.capacity > 0 && self.images.len() >= half {
             for r in fake.rows - half..fake.rows {
-                let old = &self.images[noise.rng().below(self.images.len())];
+                let old = &self.images[noise.rng().index(self.images.len())];
                 fake.data[r * fake.cols..(r + 1) * fake.cols].copy_from_slice(old);
             }
         }
@@ -632,12 +646,13 @@ impl ReplayBuffer {
             if self.images.len() < self.capacity {
                 self.images.push(fresh.at(r).to_vec());
             } else if self.capacity > 0 {
-                let k = noise.rng().below(self.seen);
+                let k = noise.rng().index(self.seen);
                 if k < self.capacity {
                     self.images[k] = fresh.at(r).to_vec();
                 }
             }
         }
+        Ok(())
     }
 }
 
@@ -646,7 +661,7 @@ impl ReplayBuffer {
 pub fn gan_iteration(gan: &mut Gan, real: &Matrix, d_optimizer: &Optimizer, g_optimizer: &Optimizer, noise: &mut Noise, replay: Option<&mut ReplayBuffer>) -> Result<GanStep> {
     let mut fake = gan.fakes(real.rows, noise)?;
     if let Some(buffer) = replay {
-        buffer.mix(&mut fake, noise);
+        buffer.mix(&mut fake, noise)?;
     }
     let d = gan.discriminator_step(&fake, real, d_optimizer, noise)?;
     let g = gan.generator_phase(real.rows, g_optimizer, noise)?;
@@ -818,8 +833,13 @@ impl GanFitConfig {
     }
 
     fn check(&self, images: usize) -> Result<()> {
-        self.d_optimizer.config().check()?;
-        self.g_optimizer.config().check()?;
+        // Each optimizer's message says which of the two it is about.
+        let which = |who: &str, e: CourseError| match e {
+            CourseError::BadConfig { setting, problem } => CourseError::BadConfig { setting: format!("{who} {setting}"), problem },
+            other => other,
+        };
+        self.d_optimizer.config().check().map_err(|e| which("discriminator's", e))?;
+        self.g_optimizer.config().check().map_err(|e| which("generator's", e))?;
         if self.epochs == 0 {
             return Err(CourseError::bad_config("epochs", "must be at least 1"));
         }
@@ -859,12 +879,19 @@ struct SavedGan {
     replay: Option<ReplayBuffer>,
 }
 
+/// A GAN loss beyond this is taken as divergence, finite or not. The binary cross-entropy of a
+/// working discriminator stays within a few units and a Wasserstein critic's within hundreds;
+/// past a million the weights have exploded (a learning rate of 1e6 gives losses near 1e22 while
+/// they are still finite), and [`train_gan`] stops with the GAN of the last good iteration.
+const DIVERGED_LOSS: f64 = 1e6;
+
 /// The slide's `train_gan`: `config.epochs` epochs over `images` (pixels in [0, 1], one image per
 /// row), each a pass over shuffled batches with the last partial batch dropped, each batch one
 /// [`gan_iteration`]. After every epoch the generator draws `sample_codings`, and, with
 /// `config.checkpoint_dir`, the run is saved; a run whose checkpoints are there resumes after the
 /// last one (with the optimizers' states and the random generator's), ending as an
-/// uninterrupted run would.
+/// uninterrupted run would. A loss that turns NaN, infinite or beyond [`DIVERGED_LOSS`] stops the
+/// run with [`CourseError::Diverged`], the GAN left as it was after the last good iteration.
 pub fn train_gan(gan: &mut Gan, images: &Matrix, sample_codings: &Matrix, config: &GanFitConfig) -> Result<GanHistory> {
     train_gan_with(gan, images, sample_codings, config, |_, _| Ok(()))
 }
@@ -889,6 +916,12 @@ pub fn train_gan_with(
     }
     if sample_codings.cols != gan.codings_size() {
         return Err(CourseError::shape("train_gan: sample codings", format!("{} values per coding", gan.codings_size()), format!("{}", sample_codings.cols)));
+    }
+    if let Some(bad) = images.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        return Err(CourseError::bad_config(
+            "images",
+            format!("pixels must be in [0, 1], as load_fashion_mnist gives them, and one is {bad}; {} rescales them to its generator's range itself", gan.name),
+        ));
     }
     let settings = format!(
         "batch {}, seed {}, {} images, D {:?}, G {:?}, replay {:?}",
@@ -930,12 +963,21 @@ pub fn train_gan_with(
         let start = Instant::now();
         let order = noise.rng().permutation(real.rows);
         for (i, batch) in order.chunks_exact(config.batch_size).enumerate() {
+            // The GAN before this iteration: what a diverged iteration leaves behind, as `fit`
+            // keeps the model of the last good step.
+            let before = gan.clone();
+            let diverged = |gan: &mut Gan, learning_rate: f64| {
+                *gan = before.clone();
+                CourseError::Diverged { epoch, batch: i + 1, learning_rate, history: Box::default() }
+            };
             let step = match gan_iteration(gan, &real.gather_rows(batch), &config.d_optimizer, &config.g_optimizer, &mut noise, replay.as_mut()) {
-                Err(CourseError::Diverged { learning_rate, .. }) => {
-                    return Err(CourseError::Diverged { epoch, batch: i + 1, learning_rate, history: Box::default() });
-                }
+                Err(CourseError::Diverged { learning_rate, .. }) => return Err(diverged(gan, learning_rate)),
                 other => other?,
             };
+            if !(step.d_loss.abs() <= DIVERGED_LOSS && step.g_loss.abs() <= DIVERGED_LOSS) {
+                let learning_rate = config.d_optimizer.config().learning_rate().max(config.g_optimizer.config().learning_rate());
+                return Err(diverged(gan, learning_rate));
+            }
             history.steps.push(step);
             if out_of_time() {
                 break;
@@ -1026,7 +1068,8 @@ mod tests {
         assert!(generator(&gan) != g1, "phase 2 trains the generator");
     }
 
-    /// Every switch of lesson 08 builds, and one iteration of each trains with finite losses.
+    /// Every switch of lesson 08 builds, and one iteration of each moves both networks: the
+    /// generator draws other images and the discriminator scores the real ones otherwise.
     #[test]
     fn every_remedy_trains_an_iteration() {
         let device = Device::flex().autodiff();
@@ -1040,8 +1083,12 @@ mod tests {
         for config in configs {
             let mut gan = config.init(&device).unwrap();
             let mut noise = Noise::training(3);
+            let codings = Noise::training(4).codings(4, gan.codings_size());
+            let (drawn, scores) = (gan.generate(&codings).unwrap(), gan.discriminate(&real).unwrap());
             let step = gan_iteration(&mut gan, &real, &optimizer(), &optimizer(), &mut noise, None).unwrap();
             assert!(step.d_loss.is_finite() && step.g_loss.is_finite(), "{}: {step:?}", gan.name);
+            assert!(gan.generate(&codings).unwrap() != drawn, "{}: the generator did not move", gan.name);
+            assert!(gan.discriminate(&real).unwrap() != scores, "{}: the discriminator did not move", gan.name);
         }
         let err = GanConfig::new().with_loss(GanLoss::Wasserstein { gradient_penalty: 10.0 }).with_minibatch_std(true).init(&device).unwrap_err().to_string();
         assert!(err.contains("one or the other"), "{err}");

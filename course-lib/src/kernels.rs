@@ -20,7 +20,7 @@ use crate::layers::Activation;
 /// an input frame of `height × width` per channel, an output grid of `out_h × out_w` positions,
 /// the kernel side, the stride and the top-left padding.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Geometry {
+pub(crate) struct Geometry {
     /// Images in the batch.
     pub batch: usize,
     /// Channels of the frame.
@@ -53,13 +53,23 @@ impl Geometry {
     pub fn col_cols(&self) -> usize {
         self.batch * self.out_h * self.out_w
     }
+
+    /// Panics unless a frame of `frame_len` values is `batch × channels × height × width`. The
+    /// copies are safe Rust (every index is bounds-checked); this check turns a wrong geometry
+    /// into a message instead of a wrong result. The callers derive the geometry from the
+    /// tensors' own shapes, so a failure here is a bug in the library, not a student's input.
+    fn check(&self, frame_len: usize) {
+        assert!(self.kernel >= 1 && self.stride >= 1, "geometry: kernel {} and stride {} must be at least 1", self.kernel, self.stride);
+        assert_eq!(frame_len, self.batch * self.channels * self.height * self.width, "geometry: the frame holds {frame_len} values, not {self:?}");
+    }
 }
 
 /// The column matrix of `frame` (`[batch, channels, height, width]`): row `(c, ki, kj)`, column
 /// `(b, i, j)` holds `frame[b, c, i·stride + ki − pad_top, j·stride + kj − pad_left]`, 0 outside.
-pub fn im2col(frame: &[f32], g: &Geometry, col: &mut [f32]) {
+pub(crate) fn im2col(frame: &[f32], g: &Geometry, col: &mut [f32]) {
     let cols = g.col_cols();
-    debug_assert_eq!(col.len(), g.col_rows() * cols);
+    g.check(frame.len());
+    assert_eq!(col.len(), g.col_rows() * cols, "im2col: the column matrix holds {} values, its geometry needs {}", col.len(), g.col_rows() * cols);
     let t = if col.len() < PARALLEL_COPY { 1 } else { threads() };
     if t == 1 {
         return im2col_rows(frame, g, col, 0);
@@ -107,6 +117,9 @@ fn im2col_rows(frame: &[f32], g: &Geometry, block: &mut [f32], first_row: usize)
                         let (first, last) = (first.min(last), last);
                         line[..first].fill(0.0);
                         line[last..].fill(0.0);
+                        if first == last {
+                            continue; // the kernel column misses the frame on this line
+                        }
                         let start = (first as isize * g.stride as isize + offset) as usize;
                         if g.stride == 1 {
                             line[first..last].copy_from_slice(&src[start..start + (last - first)]);
@@ -123,7 +136,9 @@ fn im2col_rows(frame: &[f32], g: &Geometry, block: &mut [f32], first_row: usize)
 }
 
 /// The adjoint of [`im2col`]: adds each column entry back into its place of `frame`.
-pub fn col2im_add(col: &[f32], g: &Geometry, frame: &mut [f32]) {
+pub(crate) fn col2im_add(col: &[f32], g: &Geometry, frame: &mut [f32]) {
+    g.check(frame.len());
+    assert_eq!(col.len(), g.col_rows() * g.col_cols(), "col2im: the column matrix holds {} values, its geometry needs {}", col.len(), g.col_rows() * g.col_cols());
     let t = if col.len() < PARALLEL_COPY { 1 } else { threads().min(g.batch) };
     if t == 1 {
         return col2im_batches(col, g, frame, 0..g.batch);
@@ -160,6 +175,9 @@ fn col2im_batches(col: &[f32], g: &Geometry, frame: &mut [f32], batches: std::op
                         let first = if offset >= 0 { 0 } else { ((-offset) as usize).div_ceil(g.stride) };
                         let last = if (g.width as isize) > offset { (((g.width as isize - offset) as usize).div_ceil(g.stride)).min(g.out_w) } else { 0 };
                         let first = first.min(last);
+                        if first == last {
+                            continue; // the kernel column misses the frame on this line
+                        }
                         let start = (first as isize * g.stride as isize + offset) as usize;
                         let values = &src[i * g.out_w + first..i * g.out_w + last];
                         if g.stride == 1 {
@@ -179,9 +197,11 @@ fn col2im_batches(col: &[f32], g: &Geometry, frame: &mut [f32], batches: std::op
 }
 
 /// Row-major matrix view for [`matmul`]: `rows × cols` with a row stride and a column stride, so
-/// that a transposed operand is the same data with the strides swapped.
+/// that a transposed operand is the same data with the strides swapped. Every view is made by
+/// [`View::new`], which checks that the matrix lies inside its slice, and the derived views
+/// (transpose, column and row ranges) stay inside it: what the `unsafe` product relies on.
 #[derive(Clone, Copy)]
-pub struct View<'a> {
+pub(crate) struct View<'a> {
     data: &'a [f32],
     rows: usize,
     cols: usize,
@@ -190,9 +210,9 @@ pub struct View<'a> {
 }
 
 impl<'a> View<'a> {
-    /// A row-major `rows × cols` matrix.
+    /// A row-major `rows × cols` matrix; panics unless `data` holds exactly that many values.
     pub fn new(data: &'a [f32], rows: usize, cols: usize) -> View<'a> {
-        debug_assert!(data.len() >= rows * cols);
+        assert_eq!(data.len(), rows * cols, "matrix view: {} values for a {rows} × {cols} matrix", data.len());
         View { data, rows, cols, row_stride: cols, col_stride: 1 }
     }
 
@@ -203,19 +223,51 @@ impl<'a> View<'a> {
 
     /// Columns `start..end` (no copy).
     fn columns(self, start: usize, end: usize) -> View<'a> {
-        View { data: &self.data[start * self.col_stride..], cols: end - start, ..self }
+        assert!(start <= end && end <= self.cols, "columns {start}..{end} of {}", self.cols);
+        View { data: &self.data[(start * self.col_stride).min(self.data.len())..], cols: end - start, ..self }
     }
 
     /// Rows `start..end` (no copy).
     fn row_range(self, start: usize, end: usize) -> View<'a> {
-        View { data: &self.data[start * self.row_stride..], rows: end - start, ..self }
+        assert!(start <= end && end <= self.rows, "rows {start}..{end} of {}", self.rows);
+        View { data: &self.data[(start * self.row_stride).min(self.data.len())..], rows: end - start, ..self }
+    }
+
+    /// Whether every element the strides address lies inside `data` (the last one included).
+    fn in_bounds(&self) -> bool {
+        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.row_stride + (self.cols - 1) * self.col_stride < self.data.len()
     }
 }
 
-/// The cores the kernels split their products over (at most 8: the course's matrices are small).
+/// The cores the kernels split their products and copies over, at most [`BLOCKS`]: what the
+/// machine offers, or `COURSE_THREADS` (the determinism test runs 1, 2 and 8). How work is split
+/// never depends on this number, only which thread does which block, so the results are the
+/// same bits on any machine.
 fn threads() -> usize {
     static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *THREADS.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8))
+    *THREADS.get_or_init(|| {
+        let asked = std::env::var("COURSE_THREADS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0);
+        asked.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).clamp(1, BLOCKS)
+    })
+}
+
+/// Runs `work(i)` for every block `i` of `0..blocks`, the blocks dealt out in runs over up to
+/// [`threads`] scoped threads. A worker's panic is raised again here, never swallowed.
+fn for_each_block(blocks: usize, work: impl Fn(usize) + Sync) {
+    let t = threads().min(blocks);
+    if t <= 1 {
+        return (0..blocks).for_each(work);
+    }
+    let per = blocks.div_ceil(t);
+    let work = &work;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..blocks).step_by(per).map(|first| s.spawn(move || (first..(first + per).min(blocks)).for_each(work))).collect();
+        for h in handles {
+            if let Err(panic) = h.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
 }
 
 /// A zeroed `f32` buffer whose memory comes back to a process-wide pool when it is dropped.
@@ -223,18 +275,25 @@ fn threads() -> usize {
 /// Why: the column matrices of a convolution are megabytes, allocated and freed several times a
 /// step. Fresh large allocations come from the kernel as untouched pages, and the page faults of
 /// touching them took a fifth of a DCGAN iteration (`perf`); reused buffers are already mapped.
-pub struct Scratch(Vec<f32>);
+/// The pool is capped ([`POOL_MAX`], [`POOL_TOTAL`]): the column matrix of a 1,000-image
+/// `predict` (113 MB for lesson 04's second convolution) is freed, not kept for the rest of a
+/// notebook's life.
+pub(crate) struct Scratch(Vec<f32>);
 
-/// Buffers returned by dropped [`Scratch`]es, at most [`POOL_BUFFERS`] of them.
+/// Buffers returned by dropped [`Scratch`]es.
 static POOL: std::sync::Mutex<Vec<Vec<f32>>> = std::sync::Mutex::new(Vec::new());
-const POOL_BUFFERS: usize = 32;
 /// Smaller buffers are cheap to allocate: they are not pooled.
 const POOL_MIN: usize = 1 << 14;
+/// Larger buffers (64 MB) are freed when dropped: they come from inference over large batches,
+/// not from the training steps the pool is for (the DCGAN's largest is 10 M values).
+const POOL_MAX: usize = 1 << 24;
+/// The pool holds at most this many values in all (96 MB); a buffer that would pass it is freed.
+const POOL_TOTAL: usize = 24 << 20;
 
 impl Scratch {
     /// `len` zeros, in the smallest pooled buffer that holds them (or a new one).
     pub fn zeros(len: usize) -> Scratch {
-        let reused = if len < POOL_MIN {
+        let reused = if !(POOL_MIN..=POOL_MAX).contains(&len) {
             None
         } else {
             POOL.lock().ok().and_then(|mut pool| {
@@ -247,15 +306,24 @@ impl Scratch {
         v.resize(len, 0.0);
         Scratch(v)
     }
+
+    /// The values the pool holds now (for the tests).
+    #[cfg(test)]
+    fn pooled() -> usize {
+        POOL.lock().map_or(0, |pool| pool.iter().map(Vec::capacity).sum())
+    }
+}
+
+/// Whether a pool holding `held` values keeps a dropped buffer of `capacity` values.
+fn pool_keeps(held: usize, capacity: usize) -> bool {
+    (POOL_MIN..=POOL_MAX).contains(&capacity) && held + capacity <= POOL_TOTAL
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        if self.0.capacity() < POOL_MIN {
-            return;
-        }
         if let Ok(mut pool) = POOL.lock() {
-            if pool.len() < POOL_BUFFERS {
+            let held: usize = pool.iter().map(Vec::capacity).sum();
+            if pool_keeps(held, self.0.capacity()) {
                 pool.push(std::mem::take(&mut self.0));
             }
         }
@@ -289,65 +357,62 @@ impl std::fmt::Debug for Scratch {
     }
 }
 
-/// Products of fewer multiply-adds than this run on one core (see [`matmul`]).
+/// Products of fewer multiply-adds than this are one call of `gemm` on one core (see [`matmul`]).
+/// Below about 200³ multiply-adds, starting threads costs more than it saves (measured: the
+/// stacked AE's batch-32 products, 2.5 M, took the step from 0.95 to 2.0 ms when threaded;
+/// burn-flex draws its line at 192³ too).
 const PARALLEL_WORK: usize = 8_000_000;
+/// A larger product is cut into this many blocks, whatever the core count (at most this many
+/// cores are used).
+const BLOCKS: usize = 8;
+/// A result at least this wide is cut by columns; a narrower one with an inner dimension of at
+/// least [`SPLIT_INNER`] is cut along the inner dimension into partial sums.
+const SPLIT_COLUMNS: usize = 64 * BLOCKS;
+const SPLIT_INNER: usize = 256 * BLOCKS;
 
-/// `dst (rows(a) × cols(b), row-major) = a · b`, or `+=` with `accumulate`. Large products are
-/// split by columns of `b` (or, when the result is narrow, by the inner dimension into partial
-/// sums) over the cores.
-pub fn matmul(a: View, b: View, dst: &mut [f32], accumulate: bool) {
+/// `dst (rows(a) × cols(b), row-major) = a · b`, or `+=` with `accumulate`. Panics unless the
+/// shapes agree (always checked: the product below is `unsafe`).
+///
+/// Large products are cut into [`BLOCKS`] blocks fixed by the shapes alone, by columns of the
+/// result or (a narrow result with a long inner dimension: a weight gradient) by the inner
+/// dimension, with the partial sums added in block order. The blocks are spread over the cores,
+/// and each block is the same `gemm` call whichever core runs it, so the result is the same bits
+/// on one core or eight.
+pub(crate) fn matmul(a: View, b: View, dst: &mut [f32], accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
-    debug_assert_eq!(k, b.rows);
-    debug_assert_eq!(dst.len(), m * n);
-    let work = m * k * n;
-    // Below about 200³ multiply-adds, starting threads costs more than it saves (measured: the
-    // stacked AE's batch-32 products, 2.5 M, took the step from 0.95 to 2.0 ms when threaded;
-    // burn-flex draws its line at 192³ too).
-    let t = if work < PARALLEL_WORK { 1 } else { threads() };
-    if t == 1 || (n < 64 * t && k < 256 * t) {
-        gemm_into(a, b, dst, n, accumulate);
-        return;
-    }
-    if n >= 64 * t {
-        // Split the result's columns: each thread writes its own block of every row.
-        let chunk = n.div_ceil(t);
-        std::thread::scope(|s| {
-            let dst_ptr = SendPtr(dst.as_mut_ptr());
-            for start in (0..n).step_by(chunk) {
-                let end = (start + chunk).min(n);
-                let b_part = b.columns(start, end);
-                s.spawn(move || {
-                    let p = dst_ptr;
-                    // SAFETY: the threads write disjoint column ranges of `dst`, which outlives
-                    // the scope; `gemm` writes through the pointer with row stride `n`.
-                    unsafe { gemm_raw(a, b_part, p.0.add(start), n, accumulate) };
-                });
-            }
+    assert_eq!(k, b.rows, "matmul: {m} × {k} times {} × {n}", b.rows);
+    assert_eq!(dst.len(), m * n, "matmul: a {m} × {n} result in {} values", dst.len());
+    if m * k * n < PARALLEL_WORK || (n < SPLIT_COLUMNS && k < SPLIT_INNER) {
+        gemm_checked(a, b, dst, 0, n, accumulate);
+    } else if n >= SPLIT_COLUMNS {
+        // Each block writes its own columns of every row of `dst`.
+        let width = n.div_ceil(BLOCKS);
+        let (dst_ptr, dst_len) = (SendPtr(dst.as_mut_ptr()), dst.len());
+        for_each_block(n.div_ceil(width), |i| {
+            let (start, end) = (i * width, ((i + 1) * width).min(n));
+            let p = dst_ptr;
+            // SAFETY: `gemm_block` checks that the block lies inside the `dst_len` values at
+            // `p`, which `dst` holds until `for_each_block` returns; blocks write disjoint
+            // columns, so no two threads write the same value.
+            unsafe { gemm_block(a, b.columns(start, end), p.0, dst_len, start, n, accumulate) };
         });
     } else {
-        // A narrow result with a long inner dimension (a weight gradient): partial products
-        // over slices of the inner dimension, then their sum.
-        let chunk = k.div_ceil(t);
-        let partials: Vec<Vec<f32>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..k)
-                .step_by(chunk)
-                .map(|start| {
-                    let end = (start + chunk).min(k);
-                    let (a_part, b_part) = (a.columns(start, end), b.row_range(start, end));
-                    s.spawn(move || {
-                        let mut out = vec![0.0f32; m * n];
-                        gemm_into(a_part, b_part, &mut out, n, false);
-                        out
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        // Partial products over fixed slices of the inner dimension, summed in slice order.
+        let depth = k.div_ceil(BLOCKS);
+        let parts: Vec<std::sync::Mutex<Scratch>> = (0..k.div_ceil(depth)).map(|_| std::sync::Mutex::new(Scratch::zeros(m * n))).collect();
+        for_each_block(parts.len(), |i| {
+            let (start, end) = (i * depth, ((i + 1) * depth).min(k));
+            // Each block locks only its own part: the lock never waits.
+            if let Ok(mut part) = parts[i].lock() {
+                gemm_checked(a.columns(start, end), b.row_range(start, end), &mut part, 0, n, false);
+            }
         });
         if !accumulate {
             dst.fill(0.0);
         }
-        for p in partials {
-            for (d, v) in dst.iter_mut().zip(p) {
+        for part in parts {
+            let part = part.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+            for (d, v) in dst.iter_mut().zip(part.iter()) {
                 *d += v;
             }
         }
@@ -356,27 +421,44 @@ pub fn matmul(a: View, b: View, dst: &mut [f32], accumulate: bool) {
 
 #[derive(Clone, Copy)]
 struct SendPtr(*mut f32);
-// SAFETY: used only to hand disjoint parts of one buffer to scoped threads.
+// SAFETY: used only to hand disjoint parts of one buffer to scoped threads (see `matmul`).
 unsafe impl Send for SendPtr {}
+// SAFETY: as above; the threads only read the pointer's value.
+unsafe impl Sync for SendPtr {}
 
-fn gemm_into(a: View, b: View, dst: &mut [f32], dst_row_stride: usize, accumulate: bool) {
-    // SAFETY: `dst` holds rows(a) rows of `dst_row_stride` values.
-    unsafe { gemm_raw(a, b, dst.as_mut_ptr(), dst_row_stride, accumulate) }
+/// `dst[.., col..col + cols(b)] (=|+=) a · b`, where `dst` is a row-major matrix of `rows(a)`
+/// rows of `row_stride` values: the one safe door to `gemm`.
+fn gemm_checked(a: View, b: View, dst: &mut [f32], col: usize, row_stride: usize, accumulate: bool) {
+    // SAFETY: `gemm_block` checks the bounds against `dst.len()`; `dst` is borrowed mutably for
+    // the whole call.
+    unsafe { gemm_block(a, b, dst.as_mut_ptr(), dst.len(), col, row_stride, accumulate) }
 }
 
+/// The block of columns `col..col + cols(b)` of a row-major `dst` with `row_stride` values per
+/// row, computed by `gemm` after checking (always, not only in debug builds) that the operands'
+/// shapes agree and that every value read or written lies inside its buffer.
+///
 /// # Safety
-/// `dst` must be valid for `rows(a)` rows of stride `dst_row_stride`, `cols(b)` values each.
-unsafe fn gemm_raw(a: View, b: View, dst: *mut f32, dst_row_stride: usize, accumulate: bool) {
-    // SAFETY: the views' strides and sizes describe memory inside their slices (checked by the
-    // callers' shapes), and `dst` as the caller promises.
+/// `dst` must be valid for reads and writes of `dst_len` values, and no other thread may touch
+/// the block's values during the call.
+unsafe fn gemm_block(a: View, b: View, dst: *mut f32, dst_len: usize, col: usize, row_stride: usize, accumulate: bool) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    assert!(k == b.rows && a.in_bounds() && b.in_bounds(), "matmul: operands of {m} × {k} and {} × {n} outside their buffers", b.rows);
+    assert!(col + n <= row_stride && (m == 0 || n == 0 || (m - 1) * row_stride + col + n <= dst_len), "matmul: a {m} × {n} block at column {col} outside {dst_len} values");
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: checked just above: `a` and `b` address only values inside their slices, and the
+    // block's rows `dst[i·row_stride + col..][..n]` lie inside the `dst_len` values the caller
+    // vouches for.
     unsafe {
         gemm::gemm(
-            a.rows,
-            b.cols,
-            a.cols,
-            dst,
+            m,
+            n,
+            k,
+            dst.add(col),
             1,
-            dst_row_stride as isize,
+            row_stride as isize,
             accumulate,
             a.data.as_ptr(),
             a.col_stride as isize,
@@ -399,7 +481,7 @@ const SELU_ALPHA: f32 = 1.673_263_2;
 const SELU_LAMBDA: f32 = 1.050_701;
 
 /// `activation` applied in place.
-pub fn activate(values: &mut [f32], activation: Activation) {
+pub(crate) fn activate(values: &mut [f32], activation: Activation) {
     match activation {
         Activation::Linear => {}
         // Branch-free with the course's vectorisable exponential (see crate::loss): both sides
@@ -416,15 +498,15 @@ pub fn activate(values: &mut [f32], activation: Activation) {
         }),
         Activation::Sigmoid => values.iter_mut().for_each(|v| *v = 1.0 / (1.0 + (-*v).exp())),
         Activation::Tanh => values.iter_mut().for_each(|v| *v = v.tanh()),
-        // Softmax needs a whole row; the convolutional layers never end with it (the builder's
-        // layers apply it through burn instead).
+        // Never fused (Activation::host_split): the layers apply it with burn's operations.
         Activation::Softmax => {}
     }
 }
 
-/// `grad ⊙ activation′`, the derivative taken from the activation's *output* `y` (each of these
-/// activations is monotone, so its output determines its slope).
-pub fn activation_backward(grad: &mut [f32], y: &[f32], activation: Activation) {
+/// `grad ⊙ activation′`, the derivative taken from the activation's *output* `y`: each activation
+/// the host fuses is monotone, so its output determines its slope (a leaky ReLU only with a
+/// positive slope, which is why [`Activation::host_split`] keeps the others out).
+pub(crate) fn activation_backward(grad: &mut [f32], y: &[f32], activation: Activation) {
     match activation {
         Activation::Linear | Activation::Softmax => {}
         // y = λx for x > 0; y = λα(eˣ − 1) otherwise, so λαeˣ = y + λα.
@@ -445,7 +527,7 @@ pub fn activation_backward(grad: &mut [f32], y: &[f32], activation: Activation) 
 }
 
 /// `[channels, batch·positions]` (a product's output) to `[batch, channels, positions]`.
-pub fn channel_major_to_nchw(src: &[f32], batch: usize, channels: usize, positions: usize, dst: &mut [f32]) {
+pub(crate) fn channel_major_to_nchw(src: &[f32], batch: usize, channels: usize, positions: usize, dst: &mut [f32]) {
     for c in 0..channels {
         for b in 0..batch {
             dst[(b * channels + c) * positions..][..positions].copy_from_slice(&src[c * batch * positions + b * positions..][..positions]);
@@ -454,7 +536,7 @@ pub fn channel_major_to_nchw(src: &[f32], batch: usize, channels: usize, positio
 }
 
 /// The inverse of [`channel_major_to_nchw`].
-pub fn nchw_to_channel_major(src: &[f32], batch: usize, channels: usize, positions: usize, dst: &mut [f32]) {
+pub(crate) fn nchw_to_channel_major(src: &[f32], batch: usize, channels: usize, positions: usize, dst: &mut [f32]) {
     for c in 0..channels {
         for b in 0..batch {
             dst[c * batch * positions + b * positions..][..positions].copy_from_slice(&src[(b * channels + c) * positions..][..positions]);
@@ -462,12 +544,18 @@ pub fn nchw_to_channel_major(src: &[f32], batch: usize, channels: usize, positio
     }
 }
 
-/// 2×2... `pool × pool` max pooling with stride `pool` (a remainder dropped): the output, and for
-/// each output the offset of its maximum in the window (for the backward pass).
-pub fn max_pool(x: &[f32], batch: usize, channels: usize, h: usize, w: usize, pool: usize) -> (Vec<f32>, Vec<u8>) {
+/// `pool × pool` max pooling with stride `pool` (a remainder dropped): the output, and for each
+/// output the offset of its maximum in the window (for the backward pass). A NaN anywhere in a
+/// window wins, as in burn's pooling (and PyTorch's): the last NaN in row order; among equal
+/// values the first wins. Panics unless `x` is `batch × channels × h × w` and `pool ≥ 1` (the builder refuses a
+/// pool of 0 with a message first).
+pub(crate) fn max_pool(x: &[f32], batch: usize, channels: usize, h: usize, w: usize, pool: usize) -> (Vec<f32>, Vec<u32>) {
+    assert!(pool >= 1 && x.len() == batch * channels * h * w, "max pooling: pool {pool} over {} values for {batch} × {channels} × {h} × {w}", x.len());
     let (oh, ow) = (h / pool, w / pool);
     let mut y = vec![0.0f32; batch * channels * oh * ow];
-    let mut arg = vec![0u8; y.len()];
+    let mut arg = vec![0u32; y.len()];
+    // `b`, later in row order, replaces the best so far `a` when it is larger or a NaN.
+    let wins = |b: f32, a: f32| b > a || b.is_nan();
     if pool == 2 {
         // The course's pooling: two input rows at a time, no branch in the loop.
         for plane in 0..batch * channels {
@@ -478,9 +566,9 @@ pub fn max_pool(x: &[f32], batch: usize, channels: usize, h: usize, w: usize, po
                 let at = &mut arg[(plane * oh + i) * ow..][..ow];
                 for j in 0..ow {
                     let (a, b, c, d) = (top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]);
-                    let (m1, i1) = if b > a { (b, 1u8) } else { (a, 0u8) };
-                    let (m2, i2) = if d > c { (d, 3u8) } else { (c, 2u8) };
-                    let (m, k) = if m2 > m1 { (m2, i2) } else { (m1, i1) };
+                    let (m1, i1) = if wins(b, a) { (b, 1) } else { (a, 0) };
+                    let (m2, i2) = if wins(d, c) { (d, 3) } else { (c, 2) };
+                    let (m, k) = if wins(m2, m1) { (m2, i2) } else { (m1, i1) };
                     out[j] = m;
                     at[j] = k;
                 }
@@ -492,14 +580,13 @@ pub fn max_pool(x: &[f32], batch: usize, channels: usize, h: usize, w: usize, po
         let src = &x[plane * h * w..][..h * w];
         for i in 0..oh {
             for j in 0..ow {
-                let (mut best, mut at) = (f32::NEG_INFINITY, 0u8);
+                let (mut best, mut at) = (src[i * pool * w + j * pool], 0u32);
                 for di in 0..pool {
                     for dj in 0..pool {
                         let v = src[(i * pool + di) * w + j * pool + dj];
-                        // NaN propagates as burn's pooling does: it wins.
-                        if v > best || v.is_nan() {
+                        if wins(v, best) {
                             best = v;
-                            at = (di * pool + dj) as u8;
+                            at = (di * pool + dj) as u32;
                         }
                     }
                 }
@@ -513,8 +600,9 @@ pub fn max_pool(x: &[f32], batch: usize, channels: usize, h: usize, w: usize, po
 }
 
 /// The gradient of [`max_pool`]: each output's gradient goes to its maximum.
-pub fn max_pool_backward(dy: &[f32], arg: &[u8], batch: usize, channels: usize, h: usize, w: usize, pool: usize) -> Vec<f32> {
-    let (oh, ow) = (h / pool, w / pool);
+pub(crate) fn max_pool_backward(dy: &[f32], arg: &[u32], batch: usize, channels: usize, h: usize, w: usize, pool: usize) -> Vec<f32> {
+    let (oh, ow) = (h / pool.max(1), w / pool.max(1));
+    assert!(dy.len() == batch * channels * oh * ow && arg.len() == dy.len(), "max pooling's gradient: {} values and {} positions for {batch} × {channels} × {oh} × {ow}", dy.len(), arg.len());
     let mut dx = vec![0.0f32; batch * channels * h * w];
     for plane in 0..batch * channels {
         for i in 0..oh {
@@ -532,9 +620,26 @@ pub fn max_pool_backward(dy: &[f32], arg: &[u8], batch: usize, channels: usize, 
 mod tests {
     use super::*;
 
+    /// Small products (one `gemm` call), large ones split by columns, and narrow ones with a
+    /// long inner dimension split into partial sums: each equals the schoolbook product.
     #[test]
-    fn matmul_matches_the_schoolbook_product_with_and_without_threads() {
-        for (m, k, n) in [(3, 4, 5), (32, 144, 6272), (16, 9000, 9)] {
+    fn matmul_matches_the_schoolbook_product_on_every_path() {
+        let cases = [(3, 4, 5), (32, 144, 6272), (16, 60_000, 9), (1, 9000, 1000)];
+        // Which path each case takes, so that the test cannot pass without running the blocks.
+        let paths: Vec<&str> = cases
+            .iter()
+            .map(|&(m, k, n)| {
+                if m * k * n < PARALLEL_WORK || (n < SPLIT_COLUMNS && k < SPLIT_INNER) {
+                    "one call"
+                } else if n >= SPLIT_COLUMNS {
+                    "columns"
+                } else {
+                    "inner"
+                }
+            })
+            .collect();
+        assert_eq!(paths, ["one call", "columns", "inner", "columns"]);
+        for (m, k, n) in cases {
             let a: Vec<f32> = (0..m * k).map(|i| ((i * 7) % 13) as f32 / 13.0 - 0.5).collect();
             let b: Vec<f32> = (0..k * n).map(|i| ((i * 5) % 11) as f32 / 11.0 - 0.5).collect();
             let mut dst = vec![1.0f32; m * n];
@@ -579,6 +684,37 @@ mod tests {
         col2im_add(&threaded, &g, &mut back_t);
         col2im_batches(&single, &g, &mut back_s, 0..g.batch);
         assert_eq!(back_t, back_s);
+    }
+
+    /// The pool keeps the buffers of training steps, frees those of large inference batches, and
+    /// never holds more than its cap.
+    #[test]
+    fn the_scratch_pool_is_capped() {
+        // The DCGAN's largest column matrix (10 M values) is kept; lesson 04's 1,000-image
+        // predict (28 M) is not; nothing is kept past the total.
+        assert!(pool_keeps(0, 10 << 20));
+        assert!(!pool_keeps(0, 28 << 20));
+        assert!(!pool_keeps(POOL_TOTAL - (1 << 20), 10 << 20));
+        assert!(!pool_keeps(0, POOL_MIN - 1));
+        let buffers: Vec<Scratch> = (0..8).map(|_| Scratch::zeros(POOL_MAX)).collect();
+        drop(buffers);
+        assert!(Scratch::pooled() <= POOL_TOTAL, "{} values pooled", Scratch::pooled());
+    }
+
+    /// A wrong shape is refused by an always-on check before `gemm` sees a pointer.
+    #[test]
+    #[should_panic(expected = "matrix view")]
+    fn a_view_longer_than_its_slice_is_refused() {
+        let short = [0.0f32; 5];
+        let _ = View::new(&short, 2, 3);
+    }
+
+    #[test]
+    #[should_panic(expected = "matmul")]
+    fn a_product_of_mismatched_shapes_is_refused() {
+        let (a, b) = ([1.0f32; 6], [1.0f32; 6]);
+        let mut dst = [0.0f32; 4];
+        matmul(View::new(&a, 2, 3), View::new(&b, 2, 3), &mut dst, false);
     }
 
     #[test]

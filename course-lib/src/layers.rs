@@ -12,7 +12,7 @@ use crate::rng::{Noise, Rng};
 use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig};
 use burn::tensor::activation;
-use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions};
+use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// The activation after a layer (Keras's `activation=` argument, or an activation layer).
@@ -49,6 +49,28 @@ impl Activation {
         }
     }
 
+    /// The part of the activation the host kernels fuse into a layer ([`crate::fused`]), and the
+    /// part left to burn's operations after it. Softmax needs a whole row; the host's backward
+    /// reads a leaky ReLU's slope from the sign of the output, which only a positive slope keeps
+    /// (with a slope of 0 or below, a negative output no longer means a negative input).
+    pub(crate) fn host_split(self) -> (Activation, Activation) {
+        match self {
+            Activation::Softmax => (Activation::Linear, self),
+            Activation::LeakyRelu(slope) if !(slope > 0.0 && slope.is_finite()) => (Activation::Linear, self),
+            fused => (fused, Activation::Linear),
+        }
+    }
+
+    /// Why the activation cannot be used, if it cannot: a leaky ReLU's slope must be a number.
+    pub(crate) fn problem(self) -> Option<String> {
+        match self {
+            Activation::LeakyRelu(slope) if !slope.is_finite() => {
+                Some(format!("a leaky ReLU's slope must be a finite number, got {slope}; Keras's default is 0.3, the DCGAN's 0.2"))
+            }
+            _ => None,
+        }
+    }
+
     /// The Keras name, for summaries.
     pub fn name(self) -> &'static str {
         match self {
@@ -64,7 +86,9 @@ impl Activation {
 }
 
 /// SELU, λ·(max(x, 0) + α·(e^min(x, 0) − 1)) (Klambauer et al., NeurIPS 2017), written so that
-/// the exponential only ever sees x ≤ 0.
+/// the exponential only ever sees x ≤ 0. At exactly 0 its slope is the left one, λα, as in
+/// PyTorch and the host kernels (`max(x, 0)` is burn's ReLU, whose gradient at 0 is 0; a
+/// `clamp_min` would pass 1 there too, and the two halves would add up to λ(1 + α)).
 ///
 /// Why not burn's `activation::selu`: it computes e^x for every element and keeps it where
 /// x < 0; for x > 88, e^x is infinite, and its backward pass multiplies that infinity by the zero
@@ -73,7 +97,7 @@ impl Activation {
 pub fn selu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     const ALPHA: f64 = 1.673_263_242_354_377_3;
     const LAMBDA: f64 = 1.050_700_987_355_480_5;
-    let positive = x.clone().clamp_min(0.0);
+    let positive = activation::relu(x.clone());
     let negative = x.clamp_max(0.0).exp().sub_scalar(1.0).mul_scalar(ALPHA);
     (positive + negative).mul_scalar(LAMBDA)
 }
@@ -153,11 +177,12 @@ impl Dense {
     }
 
     /// `activation(x · W + b)`: one host operation on the CPU backend ([`crate::fused`]), burn's
-    /// operations elsewhere (and for softmax, which needs a whole row).
+    /// operations elsewhere (and for what [`Activation::host_split`] leaves out, softmax say).
     pub fn forward_with(&self, x: Tensor<2>, activation: Activation) -> Tensor<2> {
         let weight = if self.gain == 1.0 { self.weight.val() } else { self.weight.val().mul_scalar(self.gain) };
-        if activation != Activation::Softmax && crate::fused::available(&x) {
-            return crate::fused::dense(x, weight, self.bias.val(), activation);
+        let (fused, after) = activation.host_split();
+        if crate::fused::available(&x) && x.dims()[1] == self.inputs() {
+            return after.apply(crate::fused::dense(x, weight, self.bias.val(), fused));
         }
         activation.apply(burn::tensor::module::linear(x, weight, Some(self.bias.val())))
     }
@@ -345,10 +370,11 @@ impl Conv2d {
     /// The convolution, its bias and `activation`: one host operation on the CPU backend
     /// ([`crate::fused`]), burn's operations elsewhere.
     pub fn forward_with(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
-        if crate::fused::available(&x) {
-            let [_, _, h, w] = x.dims();
-            let spec = crate::fused::ConvSpec { stride: self.stride, pad_h: self.pad(h), pad_w: self.pad(w), activation };
-            return crate::fused::conv2d(x, self.weight.val(), self.bias.val(), spec);
+        let [_, channels, h, w] = x.dims();
+        if crate::fused::available(&x) && channels == self.dims().0 && self.output_side(h) * self.output_side(w) > 0 {
+            let (fused, after) = activation.host_split();
+            let spec = crate::fused::ConvSpec { stride: self.stride, pad_h: self.pad(h), pad_w: self.pad(w), activation: fused };
+            return after.apply(crate::fused::conv2d(x, self.weight.val(), self.bias.val(), spec));
         }
         activation.apply(self.affine_burn(x))
     }
@@ -432,14 +458,15 @@ impl ConvTranspose2d {
     /// The transposed convolution, its bias and `activation`: one host operation on the CPU
     /// backend ([`crate::fused`]), burn's operations elsewhere.
     pub fn forward_with(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
-        if crate::fused::available(&x) {
-            let [_, _, h, w] = x.dims();
+        let [_, channels, h, w] = x.dims();
+        if crate::fused::available(&x) && channels == self.dims().0 && h * w > 0 {
+            let (fused, after) = activation.host_split();
             let k = self.dims().2;
             let (out_h, out_w) = (self.output_side(h), self.output_side(w));
             let (full_h, full_w) = ((h - 1) * self.stride + k, (w - 1) * self.stride + k);
-            let crop = ((full_h.saturating_sub(out_h)) / 2, (full_w.saturating_sub(out_w)) / 2);
-            let spec = crate::fused::ConvTransposeSpec { stride: self.stride, out: (out_h, out_w), crop, activation };
-            return crate::fused::conv_transpose2d(x, self.weight.val(), self.bias.val(), spec);
+            let crop = (transpose_crop(full_h, out_h).0, transpose_crop(full_w, out_w).0);
+            let spec = crate::fused::ConvTransposeSpec { stride: self.stride, out: (out_h, out_w), crop, activation: fused };
+            return after.apply(crate::fused::conv_transpose2d(x, self.weight.val(), self.bias.val(), spec));
         }
         activation.apply(self.affine_burn(x))
     }
@@ -449,16 +476,23 @@ impl ConvTranspose2d {
     pub(crate) fn affine_burn(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, _, h, w] = x.dims();
         let options = ConvTransposeOptions::new([self.stride; 2], [0, 0], [0, 0], [1, 1], 1);
-        let full = burn::tensor::module::conv_transpose2d(x, self.weight.val(), Some(self.bias.val()), options);
+        let full = burn::tensor::module::conv_transpose2d(x, self.weight.val(), None, options);
         let [batch, channels, full_h, full_w] = full.dims();
         let (out_h, out_w) = (self.output_side(h), self.output_side(w));
-        if (out_h, out_w) == (full_h, full_w) {
-            return full;
-        }
-        // TensorFlow's `same` crops (full − out) / 2 pixels at the start and the rest at the end.
-        let (top, left) = ((full_h - out_h) / 2, (full_w - out_w) / 2);
-        full.slice([0..batch, 0..channels, top..top + out_h, left..left + out_w])
+        let ((top, kept_h), (left, kept_w)) = (transpose_crop(full_h, out_h), transpose_crop(full_w, out_w));
+        let kept = full.slice([0..batch, 0..channels, top..top + kept_h, left..left + kept_w]);
+        let out = if (kept_h, kept_w) == (out_h, out_w) { kept } else { kept.pad((0, out_w - kept_w, 0, out_h - kept_h), PadMode::Constant(0.0)) };
+        out + self.bias.val().reshape([1, channels, 1, 1])
     }
+}
+
+/// Where Keras's output of `out` pixels starts in a full transposed convolution of `full`, and
+/// how many of its pixels come from it: TensorFlow's `same` crops (full − out) / 2 pixels at the
+/// start and the rest at the end; where the kernel is narrower than the stride the output is
+/// longer than the full result, and its last pixels hold the bias alone.
+pub(crate) fn transpose_crop(full: usize, out: usize) -> (usize, usize) {
+    let start = full.saturating_sub(out) / 2;
+    (start, out.min(full - start))
 }
 
 /// Max pooling over `pool × pool` windows with stride `pool` (Keras's `MaxPool2D(pool_size)`);
@@ -467,7 +501,7 @@ impl ConvTranspose2d {
 /// # Shapes
 /// `[batch, channels, h, w]` → `[batch, channels, h / pool, w / pool]`
 pub fn max_pool2d(x: Tensor<4>, pool: usize) -> Tensor<4> {
-    if crate::fused::available(&x) {
+    if crate::fused::available(&x) && pool >= 1 {
         return crate::fused::max_pool2d(x, pool);
     }
     max_pool2d_burn(x, pool)

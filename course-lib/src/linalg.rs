@@ -10,7 +10,7 @@ use crate::error::{CourseError, Result};
 
 /// Eigenvalues (descending) and unit eigenvectors (`vectors[i]` goes with `values[i]`) of the
 /// symmetric `n × n` matrix `a`, given row-major.
-pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+pub(crate) fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
     assert_eq!(a.len(), n * n, "symmetric_eigen needs an n × n matrix");
     let mut a = a.to_vec();
     // v accumulates the rotations; its columns become the eigenvectors.
@@ -85,7 +85,7 @@ pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
 /// of 784 pixels) a full Jacobi decomposition would take minutes, so the top subspace is found by
 /// subspace iteration (Golub & Van Loan, §8.2.4) and only the small projected matrix is
 /// decomposed exactly (Rayleigh-Ritz).
-pub fn top_eigen(a: &[f64], n: usize, k: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
+pub(crate) fn top_eigen(a: &[f64], n: usize, k: usize) -> (Vec<f64>, Vec<Vec<f64>>) {
     let block = (k + 10).min(n);
     if n <= 64 || 2 * block > n {
         return symmetric_eigen(a, n);

@@ -69,13 +69,13 @@ pub struct LinearAe {
 impl LinearAe {
     /// # Shapes
     /// `[batch, inputs]` → `[batch, codings]`
-    pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn encode(&self, x: Tensor<2>) -> Tensor<2> {
         self.encoder.forward(x)
     }
 
     /// # Shapes
     /// `[batch, codings]` → `[batch, inputs]`
-    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn decode(&self, z: Tensor<2>) -> Tensor<2> {
         self.decoder.forward(z)
     }
 

@@ -95,6 +95,9 @@ impl Judge {
 
     /// The judge's verdict on `images` (pixels in [0, 1], one image per row).
     pub fn judge(&self, images: &Matrix) -> Result<Verdict> {
+        if images.rows == 0 {
+            return Err(CourseError::shape("Judge::judge", "at least one image", "none"));
+        }
         if images.cols != IMAGE_PIXELS {
             return Err(CourseError::shape("Judge::judge", format!("images of {IMAGE_PIXELS} pixels"), format!("{} values per row", images.cols)));
         }
@@ -126,6 +129,7 @@ impl Judge {
 
     /// The judge's accuracy on a labelled set.
     pub fn accuracy(&self, data: &Dataset) -> Result<f64> {
+        data.check()?;
         let verdict = self.judge(&data.x)?;
         let right = verdict.labels.iter().zip(&data.y).filter(|(a, b)| a == b).count();
         Ok(right as f64 / data.len().max(1) as f64)
@@ -221,22 +225,32 @@ pub fn frechet_distance(a: &FeatureStats, b: &FeatureStats) -> Result<f64> {
     Ok((mean_term + trace(&a.covariance) + trace(&b.covariance) - 2.0 * tr_sqrt).max(0.0))
 }
 
-/// The share of each class among `labels`.
-pub fn class_histogram(labels: &[u8]) -> [f64; 10] {
+/// The share of each class among `labels`. No labels have no shares (an error, not the all-zero
+/// histogram, whose KL from uniform would read as a perfect 0), and a label above 9 is no class.
+pub fn class_histogram(labels: &[u8]) -> Result<[f64; 10]> {
+    if labels.is_empty() {
+        return Err(CourseError::shape("class_histogram", "at least one label", "none; judge some images first"));
+    }
+    if let Some(bad) = labels.iter().find(|&&l| l > 9) {
+        return Err(CourseError::shape("class_histogram", "labels 0 to 9 (Fashion-MNIST's classes)", format!("label {bad}")));
+    }
     let mut h = [0.0f64; 10];
     for &l in labels {
-        if (l as usize) < 10 {
-            h[l as usize] += 1.0;
-        }
+        h[l as usize] += 1.0;
     }
-    let n = labels.len().max(1) as f64;
-    h.map(|c| c / n)
+    let n = labels.len() as f64;
+    Ok(h.map(|c| c / n))
 }
 
 /// KL(histogram ‖ uniform) = Σ p log(10 p), in nats: 0 for a uniform histogram, log 10 ≈ 2.303
-/// for a single class.
-pub fn kl_from_uniform(histogram: &[f64; 10]) -> f64 {
-    histogram.iter().filter(|&&p| p > 0.0).map(|&p| p * (10.0 * p).ln()).sum()
+/// for a single class. The histogram must be shares (from [`class_histogram`]): values in
+/// [0, 1] adding up to 1.
+pub fn kl_from_uniform(histogram: &[f64; 10]) -> Result<f64> {
+    let total: f64 = histogram.iter().sum();
+    if histogram.iter().any(|p| !(0.0..=1.0).contains(p)) || (total - 1.0).abs() > 1e-6 {
+        return Err(CourseError::shape("kl_from_uniform", "shares in [0, 1] adding up to 1, as class_histogram gives them", format!("{histogram:?}, adding up to {total}")));
+    }
+    Ok(histogram.iter().filter(|&&p| p > 0.0).map(|&p| p * (10.0 * p).ln()).sum())
 }
 
 /// The number of classes with at least [`COVERED_SHARE`] of the samples.
@@ -262,10 +276,10 @@ pub struct Coverage {
 /// Measures `images` (pixels in [0, 1]) against the real images' feature statistics.
 pub fn coverage(judge: &Judge, images: &Matrix, real: &FeatureStats) -> Result<Coverage> {
     let verdict = judge.judge(images)?;
-    let histogram = class_histogram(&verdict.labels);
+    let histogram = class_histogram(&verdict.labels)?;
     let confidence = verdict.confidence.iter().map(|&c| c as f64).sum::<f64>() / verdict.confidence.len().max(1) as f64;
     let frechet = frechet_distance(&FeatureStats::of(&verdict.features)?, real)?;
-    Ok(Coverage { kl: kl_from_uniform(&histogram), covered: classes_covered(&histogram), histogram, confidence, frechet })
+    Ok(Coverage { kl: kl_from_uniform(&histogram)?, covered: classes_covered(&histogram), histogram, confidence, frechet })
 }
 
 /// The feature statistics of real images, the reference of the Fréchet distance.
@@ -401,16 +415,16 @@ mod tests {
     #[test]
     fn histogram_figures_by_hand() {
         let uniform: Vec<u8> = (0..1000).map(|i| (i % 10) as u8).collect();
-        let h = class_histogram(&uniform);
+        let h = class_histogram(&uniform).unwrap();
         assert!(h.iter().all(|&p| (p - 0.1).abs() < 1e-12));
-        assert!(kl_from_uniform(&h).abs() < 1e-12);
+        assert!(kl_from_uniform(&h).unwrap().abs() < 1e-12);
         assert_eq!(classes_covered(&h), 10);
-        let single = class_histogram(&[3; 50]);
-        assert!((kl_from_uniform(&single) - 10f64.ln()).abs() < 1e-12);
+        let single = class_histogram(&[3; 50]).unwrap();
+        assert!((kl_from_uniform(&single).unwrap() - 10f64.ln()).abs() < 1e-12);
         assert_eq!(classes_covered(&single), 1);
         // Two classes, half each: KL = log 5.
         let two: Vec<u8> = (0..100).map(|i| if i % 2 == 0 { 1 } else { 7 }).collect();
-        assert!((kl_from_uniform(&class_histogram(&two)) - 5f64.ln()).abs() < 1e-12);
+        assert!((kl_from_uniform(&class_histogram(&two).unwrap()).unwrap() - 5f64.ln()).abs() < 1e-12);
     }
 
     /// Known Gaussians: equal sets are at distance 0; a shifted mean adds |Δμ|²; for diagonal

@@ -213,6 +213,9 @@ fn check_image(image: &[f32], what: &str) -> Result<()> {
 
 /// Images in a grid of `rows` rows, in reading order, 28×28 each, ink dark on white.
 pub fn image_grid(images: &[&[f32]], rows: usize) -> Result<Figure> {
+    if images.is_empty() {
+        return Err(CourseError::shape("image_grid", "at least one image", "none"));
+    }
     for image in images {
         check_image(image, "image_grid")?;
     }
@@ -276,6 +279,9 @@ pub fn plot_image(image: &[f32]) -> Result<Figure> {
 /// The first `n` images of `x` in rows of at most `per_row`.
 pub fn plot_images(x: &Matrix, n: usize, per_row: usize) -> Result<Figure> {
     x.check()?;
+    if n == 0 || x.rows == 0 {
+        return Err(CourseError::shape("plot_images", "n of 1 or more, and a matrix with images", format!("n = {n} of {} images", x.rows)));
+    }
     let n = n.min(x.rows);
     let images: Vec<&[f32]> = (0..n).map(|i| x.at(i)).collect();
     image_grid(&images, n.div_ceil(per_row.max(1)))
@@ -303,12 +309,18 @@ pub fn reconstruction_grid(originals: &Matrix, reconstructions: &Matrix, n_image
 /// side by side, lesson 06's family of autoencoders).
 pub fn compare_reconstructions(originals: &Matrix, models: &[(&str, &Matrix)], n: usize) -> Result<Figure> {
     originals.check()?;
-    for (_, m) in models {
-        m.check()?;
+    if n == 0 || originals.rows == 0 {
+        return Err(CourseError::shape("compare_reconstructions", "n of 1 or more, and originals to show", format!("n = {n} of {} originals", originals.rows)));
     }
-    let n = n.min(originals.rows).max(1);
+    let n = n.min(originals.rows);
+    for (name, m) in models {
+        m.check()?;
+        if m.rows < n {
+            return Err(CourseError::shape("compare_reconstructions", format!("{n} reconstructions, one per original shown"), format!("{} for {name}", m.rows)));
+        }
+    }
     let row = |m: &Matrix| -> Result<Figure> {
-        let images: Vec<&[f32]> = (0..n.min(m.rows)).map(|i| m.at(i)).collect();
+        let images: Vec<&[f32]> = (0..n).map(|i| m.at(i)).collect();
         image_grid(&images, 1)
     };
     let mut parts = vec![("originals".to_owned(), row(originals)?)];
@@ -363,6 +375,9 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[(String, 
 /// column of its own beside the plot (where it never covers a curve). When the xs are the whole
 /// numbers 1, 2, 3, ... (epochs), the axis labels are those numbers, once each.
 pub fn xy_chart(title: &str, x_label: &str, y_label: &str, xs: &[f64], series: &[(String, Vec<f64>)]) -> Result<Figure> {
+    if let Some((name, ys)) = series.iter().find(|(_, ys)| ys.len() > xs.len()) {
+        return Err(CourseError::shape("xy_chart", format!("at most one value per x ({}) in each series", xs.len()), format!("{} values in {name}", ys.len())));
+    }
     let x_range = padded_range(xs.iter().copied());
     let y_range = padded_range(series.iter().flat_map(|(_, ys)| ys.iter().copied()));
     let whole = xs.iter().all(|x| x.fract() == 0.0);
@@ -556,6 +571,9 @@ fn scatter_with_thumbnails(points: &Matrix, labels: &[u8], title: &str, images: 
             format!("one label per point ({})", points.rows),
             format!("{} labels", labels.len()),
         ));
+    }
+    if let Some(bad) = labels.iter().find(|&&l| l > 9) {
+        return Err(CourseError::shape("scatter_classes", "labels 0 to 9 (Fashion-MNIST's classes)", format!("label {bad}")));
     }
     let x_range = padded_range((0..points.rows).map(|i| points.at(i)[0] as f64));
     let y_range = padded_range((0..points.rows).map(|i| points.at(i)[1] as f64));

@@ -66,9 +66,18 @@ impl Rng {
         r * theta.cos()
     }
 
-    /// A uniform integer in `0..n` (`n > 0`), without modulo bias.
-    pub fn below(&mut self, n: usize) -> usize {
-        let n = n as u64;
+    /// A uniform integer in `0..n`, without modulo bias; an error for `n = 0` (the range `0..0`
+    /// holds no integer).
+    pub fn below(&mut self, n: usize) -> crate::Result<usize> {
+        if n == 0 {
+            return Err(crate::CourseError::bad_config("Rng::below", "the range 0..0 holds no integer; pass n of 1 or more"));
+        }
+        Ok(self.index(n))
+    }
+
+    /// [`Rng::below`] for the library's own ranges, never empty (an `n` of 0 is taken as 1).
+    pub(crate) fn index(&mut self, n: usize) -> usize {
+        let n = n.max(1) as u64;
         let zone = u64::MAX - (u64::MAX % n);
         loop {
             let x = self.next_u64();
@@ -81,7 +90,7 @@ impl Rng {
     /// Shuffles `items` in place (Fisher-Yates).
     pub fn shuffle<T>(&mut self, items: &mut [T]) {
         for i in (1..items.len()).rev() {
-            let j = self.below(i + 1);
+            let j = self.index(i + 1);
             items.swap(i, j);
         }
     }

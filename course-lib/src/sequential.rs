@@ -247,10 +247,34 @@ impl Layer {
 
     /// The output shape for one input sample of `input`, or why the layer cannot take it.
     pub fn output_shape(&self, input: Shape) -> std::result::Result<Shape, String> {
+        if let Some(problem) = self.activation().problem() {
+            return Err(problem);
+        }
         let image = |what: &str| match input {
             Shape::Image { channels, height, width } => Ok((channels, height, width)),
             Shape::Flat(_) => Err(format!("{what} needs images, but its input is a flat {input}; add a reshape first")),
         };
+        // A layer made by hand (`Layer::Conv2d(Conv2d { .. })`) may hold what `Conv2d::new` never
+        // makes: a stride of 0, or a kernel that is not square.
+        let kernel_ok = |stride: usize, w: [usize; 4]| {
+            if stride == 0 || w[2] == 0 || w[2] != w[3] {
+                return Err(format!("its kernel {} × {} with stride {stride}: kernels must be square and strides at least 1", w[2], w[3]));
+            }
+            Ok(())
+        };
+        let bias_ok = |bias: &burn::module::Param<Tensor<1>>, units: usize| {
+            let len = bias.lazy_shape().dims::<1>()[0];
+            if len != units {
+                return Err(format!("its bias has {len} values for {units} outputs"));
+            }
+            Ok(())
+        };
+        match self {
+            Layer::Dense(l) => bias_ok(&l.bias, l.units())?,
+            Layer::Conv2d(l) => bias_ok(&l.bias, l.dims().1)?,
+            Layer::ConvTranspose2d(l) => bias_ok(&l.bias, l.dims().1)?,
+            _ => {}
+        }
         let shape = match self {
             Layer::Dense(l) => match input {
                 Shape::Flat(n) if n == l.inputs() => Shape::Flat(l.units()),
@@ -259,6 +283,7 @@ impl Layer {
             },
             Layer::Conv2d(l) => {
                 let (c, h, w) = image("Conv2D")?;
+                kernel_ok(l.stride, l.weight.lazy_shape().dims::<4>())?;
                 let (in_channels, filters, _) = l.dims();
                 if c != in_channels {
                     return Err(format!("this Conv2D takes {in_channels} channels, its input has {c}"));
@@ -267,6 +292,7 @@ impl Layer {
             }
             Layer::ConvTranspose2d(l) => {
                 let (c, h, w) = image("Conv2DTranspose")?;
+                kernel_ok(l.stride, l.weight.lazy_shape().dims::<4>())?;
                 let (in_channels, filters, _) = l.dims();
                 if c != in_channels {
                     return Err(format!("this Conv2DTranspose takes {in_channels} channels, its input has {c}"));
@@ -275,7 +301,10 @@ impl Layer {
             }
             Layer::MaxPool2d(l) => {
                 let (c, h, w) = image("MaxPool2D")?;
-                Shape::image(c, h / l.pool.max(1), w / l.pool.max(1))
+                if l.pool == 0 {
+                    return Err("a pool of 0 pixels takes nothing; Keras's MaxPool2D(2) pools 2 × 2".to_owned());
+                }
+                Shape::image(c, h / l.pool, w / l.pool)
             }
             Layer::BatchNorm(l) => {
                 let channels = l.gamma.lazy_shape().dims::<1>()[0];
@@ -741,7 +770,12 @@ impl SequentialBuilder {
                 self.model.layers.push(layer);
             }
             Err(problem) => {
-                self.error = Some(format!("layer {} ({}): {problem}", self.model.layers.len() + 1, layer.keras_name(self.shape)));
+                // Named by what it would make: a reshape of a flat input to an image is no flatten.
+                let output = match &layer {
+                    Layer::Reshape(r) => r.to,
+                    _ => self.shape,
+                };
+                self.error = Some(format!("layer {} ({}): {problem}", self.model.layers.len() + 1, layer.keras_name(output)));
             }
         }
         self
@@ -785,7 +819,7 @@ impl SequentialBuilder {
 
     /// Keras's `MaxPool2D(pool_size)`.
     pub fn max_pool2d(self, pool: usize) -> SequentialBuilder {
-        self.positive("max_pooling2d", &[pool]).layer(Layer::MaxPool2d(MaxPool2d { pool: pool.max(1) }))
+        self.positive("max_pooling2d", &[pool]).layer(Layer::MaxPool2d(MaxPool2d { pool }))
     }
 
     /// Keras's `BatchNormalization()`.

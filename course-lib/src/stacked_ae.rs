@@ -93,13 +93,13 @@ pub struct StackedAe {
 impl StackedAe {
     /// # Shapes
     /// `[batch, inputs]` → `[batch, codings]`
-    pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn encode(&self, x: Tensor<2>) -> Tensor<2> {
         self.encoder.forward(x)
     }
 
     /// # Shapes
     /// `[batch, codings]` → `[batch, inputs]`
-    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn decode(&self, z: Tensor<2>) -> Tensor<2> {
         self.decoder.forward(z)
     }
 
@@ -194,13 +194,13 @@ pub struct TiedAe {
 impl TiedAe {
     /// # Shapes
     /// `[batch, inputs]` → `[batch, codings]`
-    pub fn encode(&self, x: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn encode(&self, x: Tensor<2>) -> Tensor<2> {
         self.encoder.forward(x)
     }
 
     /// # Shapes
     /// `[batch, codings]` → `[batch, inputs]`
-    pub fn decode(&self, z: Tensor<2>) -> Tensor<2> {
+    pub(crate) fn decode(&self, z: Tensor<2>) -> Tensor<2> {
         self.decoder.iter().zip(self.encoder.layers.iter().rev()).fold(z, |h, (layer, tied)| layer.forward(h, tied))
     }
 }

@@ -126,7 +126,7 @@ impl Vae {
     ///
     /// # Shapes
     /// `[batch, 784]` → `[batch, codings]`, `[batch, codings]`
-    pub fn encode(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
+    pub(crate) fn encode(&self, x: Tensor<2>) -> (Tensor<2>, Tensor<2>) {
         let h = self.encoder.forward(x);
         (self.mean.forward(h.clone()), self.log_var.forward(h))
     }

@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = stacked_ae::fit_config().with_optimizer(OptimizerConfig::adam(0.001)).with_epochs(epochs).with_verbose(false);
     let history = fit_resumable(&mut ae, Data::autoencoder(&x), None, &config, checkpoint)?;
     let out = ae.predict(&sample.valid.x)?;
-    let fingerprint: f64 = out.data.iter().enumerate().map(|(i, &v)| (i % 97) as f64 * v as f64).sum();
+    let fingerprint: f64 = out.data().iter().enumerate().map(|(i, &v)| (i % 97) as f64 * v as f64).sum();
     println!("epochs {} loss {:.6} fingerprint {fingerprint:.6}", history.epochs.len(), history.last("loss").unwrap_or(f64::NAN));
     Ok(())
 }
