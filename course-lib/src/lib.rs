@@ -12,38 +12,20 @@
 //! [`CourseError`] that names the problem and the fix, because a panic in the Rust kernel can
 //! cost a student the whole notebook's state.
 
-pub mod checkpoint;
-pub mod config;
-pub mod conv_ae;
+// The layers, each using only those below it (README, "Architecture"; tests::layers_only_use_those_below):
+// the engine (matrices, layers, training, checkpoints), the data, the figures, the lessons.
+mod engine;
 pub mod data;
-pub mod denoising_ae;
-pub mod device;
-pub mod diagram;
-pub mod embedding;
-pub mod error;
-mod fused;
-pub mod gan;
-pub mod intro;
-mod kernels;
-pub mod kernel;
-pub mod layers;
-pub mod linalg;
-pub mod linear_ae;
-pub mod loss;
-pub mod mode;
-pub mod mode_collapse;
-pub mod plot;
-pub mod pretrained;
-pub mod rng;
-pub mod sequential;
-pub mod stacked_ae;
-pub mod summary;
-pub mod train;
-pub mod vae;
+mod figures;
+mod lessons;
 
-pub use device::{device, training_device};
-pub use error::{CourseError, Result};
-pub use mode::Mode;
+pub use engine::{checkpoint, config, device, error, kernel, layers, linalg, loss, mode, rng, sequential, summary, train};
+pub use figures::{diagram, plot};
+pub use lessons::{conv_ae, denoising_ae, embedding, gan, intro, linear_ae, mode_collapse, pretrained, stacked_ae, vae};
+
+pub use engine::device::{device, training_device};
+pub use engine::error::{CourseError, Result};
+pub use engine::mode::Mode;
 
 /// Everything a notebook needs, in one `use`.
 pub mod prelude {
@@ -87,6 +69,61 @@ pub mod prelude {
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
+    /// The modules of a layer folder in the order its `mod.rs` declares them.
+    fn declared(dir: &Path) -> Vec<String> {
+        let text = std::fs::read_to_string(dir.join("mod.rs")).unwrap();
+        text.lines().filter_map(|l| l.trim().strip_suffix(';')?.rsplit(' ').next().map(str::to_owned)).filter(|m| !m.contains(':')).collect()
+    }
+
+    /// The layers a reader sees in the folders are the ones the code keeps: the engine, then
+    /// `data`, then the figures, then the lessons, each module using only modules of the layers
+    /// below it or declared before it in its own folder's `mod.rs`. So no import cycle can come
+    /// back: every edge points down an order. Read from the sources' `crate::` paths (comments
+    /// and tests left out), as a reader would follow them.
+    #[test]
+    fn layers_only_use_those_below() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        // (layer, place in the layer) of every module, by its name.
+        let mut rank = std::collections::BTreeMap::new();
+        for (layer, folder) in ["engine", "figures", "lessons"].iter().enumerate() {
+            for (i, m) in declared(&src.join(folder)).into_iter().enumerate() {
+                let layer = if *folder == "engine" { 0 } else { layer + 1 };
+                assert!(src.join(folder).join(format!("{m}.rs")).exists(), "{folder}/mod.rs declares {m}, which has no file");
+                assert!(rank.insert(m.clone(), (layer, i)).is_none(), "two modules are named {m}");
+            }
+        }
+        rank.insert("data".to_owned(), (1, 0));
+        let mut edges = 0;
+        for (name, &(layer, place)) in &rank {
+            let folder = match layer {
+                0 => "engine/",
+                1 => "",
+                2 => "figures/",
+                _ => "lessons/",
+            };
+            let text = std::fs::read_to_string(src.join(format!("{folder}{name}.rs"))).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap_or_default();
+            for line in code.lines().map(|l| l.split("//").next().unwrap_or_default()) {
+                for path in line.split("crate::").skip(1) {
+                    let path = path.trim_start_matches("engine::").trim_start_matches("figures::").trim_start_matches("lessons::");
+                    let used: String = path.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                    let Some(&(used_layer, used_place)) = rank.get(&used) else { continue };
+                    if used == *name {
+                        continue;
+                    }
+                    edges += 1;
+                    assert!(
+                        (used_layer, used_place) < (layer, place),
+                        "{folder}{name}.rs uses {used}, which is not below it (layers: engine, data, figures, lessons; within a folder, the order of its mod.rs)"
+                    );
+                }
+            }
+        }
+        assert!(edges > 100, "only {edges} uses found: the scan is not reading the modules");
+    }
+
     /// Every `unsafe` block and `unsafe impl` in the crate is introduced by a `// SAFETY:`
     /// comment and every `unsafe fn` by a `# Safety` section, and none of them sits in a `pub fn`
     /// of a public module: a cell reaches `unsafe` only through a crate-private function behind
@@ -94,10 +131,21 @@ mod tests {
     /// not only under clippy.
     #[test]
     fn unsafe_code_is_documented_and_private() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        let mut dirs = vec![src];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    files.push(path);
+                }
+            }
+        }
         let mut found = 0;
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
+        for path in files {
             let source = std::fs::read_to_string(&path).unwrap();
             let lines: Vec<&str> = source.lines().collect();
             let mut enclosing_fn = String::new();

@@ -1,4 +1,4 @@
-//! The convolutional layers' host kernels ([`crate::kernels`]) as burn operations: a forward on
+//! The convolutional layers' host kernels ([`crate::engine::kernels`]) as burn operations: a forward on
 //! the host and a hand-written backward registered with burn's autodiff, on the `flex` backend
 //! (plain or with autodiff). [`crate::layers`] uses them when the tensors live there and burn's
 //! own operations on every other backend (a GPU keeps its kernels).
@@ -8,8 +8,8 @@
 //! pooling the position of each maximum. The tests check every gradient against burn's own
 //! operations.
 
-use crate::kernels::{self, Geometry, Scratch, View};
-use crate::layers::Activation;
+use crate::engine::kernels::{self, Geometry, Scratch, View};
+use crate::engine::activation::Activation;
 use burn::backend::{Autodiff, BackendTypes, DispatchKindConversion, DispatchTensor, Flex, TensorMetadata};
 use burn::tensor::{Device, GradientCheckpointingStrategy, Tensor, TensorData};
 use burn_autodiff::checkpoint::base::Checkpointer;

@@ -8,99 +8,12 @@
 //! Weights are drawn from the course's own seeded [`Rng`], so a seed gives the same network on
 //! every backend and in every thread.
 
-use crate::rng::{Noise, Rng};
+pub use crate::engine::activation::{Activation, selu};
+use crate::engine::rng::{Noise, Rng};
 use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig};
-use burn::tensor::activation;
 use burn::tensor::ops::{ConvOptions, ConvTransposeOptions, MaxPoolOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
-
-/// The activation after a layer (Keras's `activation=` argument, or an activation layer).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Activation {
-    /// None: the layer stays linear (Keras's default).
-    Linear,
-    /// Scaled exponential linear unit, the slides' hidden activation.
-    Selu,
-    /// Logistic sigmoid, for outputs in (0, 1) such as pixel intensities.
-    Sigmoid,
-    /// Rectified linear unit.
-    Relu,
-    /// Leaky ReLU with this slope for negative inputs (the DCGAN discriminator's 0.2; Keras's
-    /// `LeakyReLU` defaults to 0.3).
-    LeakyRelu(f32),
-    /// Hyperbolic tangent, for outputs in (−1, 1) (the DCGAN generator's images).
-    Tanh,
-    /// Softmax over the last axis, for class probabilities.
-    Softmax,
-}
-
-impl Activation {
-    /// Applies the activation to a tensor of any rank (softmax over the last axis).
-    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
-        match self {
-            Activation::Linear => x,
-            Activation::Selu => selu(x),
-            Activation::Sigmoid => activation::sigmoid(x),
-            Activation::Relu => activation::relu(x),
-            Activation::LeakyRelu(slope) => activation::leaky_relu(x, slope as f64),
-            Activation::Tanh => activation::tanh(x),
-            Activation::Softmax => activation::softmax(x, D - 1),
-        }
-    }
-
-    /// The part of the activation the host kernels fuse into a layer ([`crate::fused`]), and the
-    /// part left to burn's operations after it. Softmax needs a whole row; the host's backward
-    /// reads a leaky ReLU's slope from the sign of the output, which only a positive slope keeps
-    /// (with a slope of 0 or below, a negative output no longer means a negative input).
-    pub(crate) fn host_split(self) -> (Activation, Activation) {
-        match self {
-            Activation::Softmax => (Activation::Linear, self),
-            Activation::LeakyRelu(slope) if !(slope > 0.0 && slope.is_finite()) => (Activation::Linear, self),
-            fused => (fused, Activation::Linear),
-        }
-    }
-
-    /// Why the activation cannot be used, if it cannot: a leaky ReLU's slope must be a number.
-    pub(crate) fn problem(self) -> Option<String> {
-        match self {
-            Activation::LeakyRelu(slope) if !slope.is_finite() => {
-                Some(format!("a leaky ReLU's slope must be a finite number, got {slope}; Keras's default is 0.3, the DCGAN's 0.2"))
-            }
-            _ => None,
-        }
-    }
-
-    /// The Keras name, for summaries.
-    pub fn name(self) -> &'static str {
-        match self {
-            Activation::Linear => "linear",
-            Activation::Selu => "selu",
-            Activation::Sigmoid => "sigmoid",
-            Activation::Relu => "relu",
-            Activation::LeakyRelu(_) => "leaky_relu",
-            Activation::Tanh => "tanh",
-            Activation::Softmax => "softmax",
-        }
-    }
-}
-
-/// SELU, λ·(max(x, 0) + α·(e^min(x, 0) − 1)) (Klambauer et al., NeurIPS 2017), written so that
-/// the exponential only ever sees x ≤ 0. At exactly 0 its slope is the left one, λα, as in
-/// PyTorch and the host kernels (`max(x, 0)` is burn's ReLU, whose gradient at 0 is 0; a
-/// `clamp_min` would pass 1 there too, and the two halves would add up to λ(1 + α)).
-///
-/// Why not burn's `activation::selu`: it computes e^x for every element and keeps it where
-/// x < 0; for x > 88, e^x is infinite, and its backward pass multiplies that infinity by the zero
-/// gradient of the branch not taken, which gives NaN. Lesson 07's GAN reached such
-/// pre-activations after a few epochs and every weight turned to NaN.
-pub fn selu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    const ALPHA: f64 = 1.673_263_242_354_377_3;
-    const LAMBDA: f64 = 1.050_700_987_355_480_5;
-    let positive = activation::relu(x.clone());
-    let negative = x.clamp_max(0.0).exp().sub_scalar(1.0).mul_scalar(ALPHA);
-    (positive + negative).mul_scalar(LAMBDA)
-}
 
 /// Keras's Glorot-uniform initial weights: uniform in ±√(6 / (fan_in + fan_out)), drawn from `rng`
 /// in the order of `shape`'s elements.
@@ -176,13 +89,13 @@ impl Dense {
         self.forward_with(x, Activation::Linear)
     }
 
-    /// `activation(x · W + b)`: one host operation on the CPU backend ([`crate::fused`]), burn's
+    /// `activation(x · W + b)`: one host operation on the CPU backend ([`crate::engine::fused`]), burn's
     /// operations elsewhere (and for what [`Activation::host_split`] leaves out, softmax say).
     pub fn forward_with(&self, x: Tensor<2>, activation: Activation) -> Tensor<2> {
         let weight = if self.gain == 1.0 { self.weight.val() } else { self.weight.val().mul_scalar(self.gain) };
         let (fused, after) = activation.host_split();
-        if crate::fused::available(&x) && x.dims()[1] == self.inputs() {
-            return after.apply(crate::fused::dense(x, weight, self.bias.val(), fused));
+        if crate::engine::fused::available(&x) && x.dims()[1] == self.inputs() {
+            return after.apply(crate::engine::fused::dense(x, weight, self.bias.val(), fused));
         }
         activation.apply(burn::tensor::module::linear(x, weight, Some(self.bias.val())))
     }
@@ -368,13 +281,13 @@ impl Conv2d {
     }
 
     /// The convolution, its bias and `activation`: one host operation on the CPU backend
-    /// ([`crate::fused`]), burn's operations elsewhere.
+    /// ([`crate::engine::fused`]), burn's operations elsewhere.
     pub fn forward_with(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
         let [_, channels, h, w] = x.dims();
-        if crate::fused::available(&x) && channels == self.dims().0 && self.output_side(h) * self.output_side(w) > 0 {
+        if crate::engine::fused::available(&x) && channels == self.dims().0 && self.output_side(h) * self.output_side(w) > 0 {
             let (fused, after) = activation.host_split();
-            let spec = crate::fused::ConvSpec { stride: self.stride, pad_h: self.pad(h), pad_w: self.pad(w), activation: fused };
-            return after.apply(crate::fused::conv2d(x, self.weight.val(), self.bias.val(), spec));
+            let spec = crate::engine::fused::ConvSpec { stride: self.stride, pad_h: self.pad(h), pad_w: self.pad(w), activation: fused };
+            return after.apply(crate::engine::fused::conv2d(x, self.weight.val(), self.bias.val(), spec));
         }
         activation.apply(self.affine_burn(x))
     }
@@ -456,17 +369,17 @@ impl ConvTranspose2d {
     }
 
     /// The transposed convolution, its bias and `activation`: one host operation on the CPU
-    /// backend ([`crate::fused`]), burn's operations elsewhere.
+    /// backend ([`crate::engine::fused`]), burn's operations elsewhere.
     pub fn forward_with(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
         let [_, channels, h, w] = x.dims();
-        if crate::fused::available(&x) && channels == self.dims().0 && h * w > 0 {
+        if crate::engine::fused::available(&x) && channels == self.dims().0 && h * w > 0 {
             let (fused, after) = activation.host_split();
             let k = self.dims().2;
             let (out_h, out_w) = (self.output_side(h), self.output_side(w));
             let (full_h, full_w) = ((h - 1) * self.stride + k, (w - 1) * self.stride + k);
             let crop = (transpose_crop(full_h, out_h).0, transpose_crop(full_w, out_w).0);
-            let spec = crate::fused::ConvTransposeSpec { stride: self.stride, out: (out_h, out_w), crop, activation: fused };
-            return after.apply(crate::fused::conv_transpose2d(x, self.weight.val(), self.bias.val(), spec));
+            let spec = crate::engine::fused::ConvTransposeSpec { stride: self.stride, out: (out_h, out_w), crop, activation: fused };
+            return after.apply(crate::engine::fused::conv_transpose2d(x, self.weight.val(), self.bias.val(), spec));
         }
         activation.apply(self.affine_burn(x))
     }
@@ -501,8 +414,8 @@ pub(crate) fn transpose_crop(full: usize, out: usize) -> (usize, usize) {
 /// # Shapes
 /// `[batch, channels, h, w]` → `[batch, channels, h / pool, w / pool]`
 pub fn max_pool2d(x: Tensor<4>, pool: usize) -> Tensor<4> {
-    if crate::fused::available(&x) && pool >= 1 {
-        return crate::fused::max_pool2d(x, pool);
+    if crate::engine::fused::available(&x) && pool >= 1 {
+        return crate::engine::fused::max_pool2d(x, pool);
     }
     max_pool2d_burn(x, pool)
 }

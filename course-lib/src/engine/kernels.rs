@@ -1,6 +1,6 @@
 //! Host kernels for the convolutional layers on the CPU: convolution and transposed convolution
 //! as one matrix product over the whole batch (im2col), with the bias and the activation fused
-//! in, 2×2 max pooling, and their backward passes. [`crate::fused`] hands them to burn's autodiff
+//! in, 2×2 max pooling, and their backward passes. [`crate::engine::fused`] hands them to burn's autodiff
 //! as custom operations.
 //!
 //! Why: burn's CPU convolution made a step of lesson 04's convolutional autoencoder take about
@@ -14,7 +14,7 @@
 //! convolution are `[out, in, k, k]`, those of a transposed convolution `[in, out, k, k]`, both
 //! read as row-major matrices with `k·k·channels` columns.
 
-use crate::layers::Activation;
+use crate::engine::activation::Activation;
 
 /// The geometry of one convolution (or of the frame a transposed convolution writes into):
 /// an input frame of `height × width` per channel, an output grid of `out_h × out_w` positions,
@@ -500,7 +500,7 @@ pub(crate) fn activate(values: &mut [f32], activation: Activation) {
         // Branch-free with the course's vectorisable exponential (see crate::loss): both sides
         // computed, the right one kept.
         Activation::Selu => values.iter_mut().for_each(|v| {
-            let negative = SELU_LAMBDA * SELU_ALPHA * (crate::loss::exp_f32(v.min(0.0)) - 1.0);
+            let negative = SELU_LAMBDA * SELU_ALPHA * (crate::engine::activation::exp_f32(v.min(0.0)) - 1.0);
             *v = if *v > 0.0 { SELU_LAMBDA * *v } else { negative };
         }),
         Activation::Relu => values.iter_mut().for_each(|v| *v = v.max(0.0)),

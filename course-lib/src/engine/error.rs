@@ -57,7 +57,7 @@ pub enum CourseError {
         /// The learning rate in use.
         learning_rate: f64,
         /// The history of the epochs completed before it happened.
-        history: Box<crate::train::History>,
+        history: Box<crate::engine::history::History>,
     },
     /// A checkpoint file does not fit the model it is loaded into.
     Checkpoint {

@@ -12,12 +12,13 @@
 //! temporary name and renamed, so a kernel killed while saving leaves the old file whole.
 
 use crate::error::{CourseError, Result};
-use crate::train::TrainModel;
-use burn::module::{Module, ModuleVisitor, ParamId};
+pub use crate::engine::model::Description;
+use crate::engine::model::TrainModel;
+use crate::engine::optim::Optimizer;
+use burn::module::Module;
 use burn::store::{ModuleRecord, RecordError};
-use burn::tensor::{Bytes, Tensor};
+use burn::tensor::Bytes;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The first line of every checkpoint file.
@@ -25,91 +26,6 @@ const MAGIC: &[u8] = b"course-lib checkpoint 1\n";
 /// A header larger than this means a damaged file.
 const MAX_HEADER: usize = 1 << 24;
 
-/// What a model is: its kind and its configuration, in the order a student would read them.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Description {
-    /// The kind of model (`stacked_ae`, `conv_ae`, ...).
-    pub model: String,
-    /// The configuration, `(setting, value)`.
-    pub settings: Vec<(String, String)>,
-}
-
-impl Description {
-    /// A description of `model` with the given settings.
-    pub fn new(model: &str, settings: &[(&str, String)]) -> Description {
-        Description { model: model.to_owned(), settings: settings.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect() }
-    }
-
-    /// The default description of any model: its type's name and the shape of every parameter.
-    pub fn of_parameters<M: Module>(model: &M) -> Description {
-        struct Shapes(Vec<(String, String)>);
-        impl ModuleVisitor for Shapes {
-            fn visit_float_with_path<const D: usize>(&mut self, path: &[String], _id: ParamId, tensor: &Tensor<D>) {
-                self.0.push((path.join("."), format!("{:?}", tensor.dims())));
-            }
-        }
-        let mut shapes = Shapes(Vec::new());
-        model.visit(&mut shapes);
-        let name = std::any::type_name::<M>().rsplit("::").next().unwrap_or("model");
-        Description { model: name.to_owned(), settings: shapes.0 }
-    }
-
-    /// A file name that says what the checkpoint holds: `stacked_ae-codings30` and so on (the
-    /// kind and the settings that are numbers or short words). When some settings do not fit in
-    /// a name (a `Sequential`'s layers), a short hash of all of them follows, so that two
-    /// configurations never share a file.
-    pub fn file_stem(&self) -> String {
-        let mut stem = self.model.clone();
-        let mut all_shown = true;
-        for (key, value) in &self.settings {
-            let short: String = value.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '.').collect();
-            if !short.is_empty() && short.len() <= 12 && !key.contains('.') && !key.contains(' ') {
-                stem.push_str(&format!("-{key}{short}"));
-            } else {
-                all_shown = false;
-            }
-        }
-        if !all_shown {
-            // FNV-1a: stable across runs and platforms, unlike std's hasher.
-            let mut hash: u32 = 0x811c_9dc5;
-            for byte in self.settings.iter().flat_map(|(k, v)| k.bytes().chain([0]).chain(v.bytes()).chain([0])) {
-                hash = (hash ^ byte as u32).wrapping_mul(0x0100_0193);
-            }
-            stem.push_str(&format!("-{hash:08x}"));
-        }
-        stem
-    }
-
-    /// The settings that differ, said as "saved with …, this model has …"; `None` if they agree.
-    pub fn mismatch(&self, saved: &Description) -> Option<String> {
-        if self == saved {
-            return None;
-        }
-        if self.model != saved.model {
-            return Some(format!("it holds a {} model, and this one is a {}", saved.model, self.model));
-        }
-        let value = |d: &Description, key: &str| d.settings.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
-        let mut keys: Vec<&String> = saved.settings.iter().map(|(k, _)| k).collect();
-        keys.extend(self.settings.iter().map(|(k, _)| k).filter(|k| value(saved, k).is_none()));
-        let (mut was, mut is) = (Vec::new(), Vec::new());
-        for key in keys {
-            let (a, b) = (value(saved, key), value(self, key));
-            if a != b {
-                let show = |v: Option<String>| v.map_or_else(|| format!("no {key}"), |v| format!("{key} = {v}"));
-                was.push(show(a));
-                is.push(show(b));
-            }
-        }
-        Some(format!("it was saved with {}, and this model has {}", was.join(", "), is.join(", ")))
-    }
-}
-
-impl fmt::Display for Description {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let settings: Vec<String> = self.settings.iter().map(|(k, v)| format!("{k} = {v}")).collect();
-        write!(f, "{} ({})", self.model, settings.join(", "))
-    }
-}
 
 /// The header of a checkpoint file.
 #[derive(Debug, Serialize, Deserialize)]
@@ -249,7 +165,7 @@ pub fn load_checkpoint<M: TrainModel>(model: &M, path: impl AsRef<Path>) -> Resu
 
 /// Writes a training checkpoint: the model, each optimizer's state (a section each, with its step
 /// count in the header), and the loop's own `state`.
-pub(crate) fn save_training<M: TrainModel>(path: &Path, model: &M, optimizers: &[(&str, &crate::train::Optimizer)], state: serde_json::Value) -> Result<()> {
+pub(crate) fn save_training<M: TrainModel>(path: &Path, model: &M, optimizers: &[(&str, &Optimizer)], state: serde_json::Value) -> Result<()> {
     let mut sections = vec![("model".to_owned(), model_bytes(model, path)?)];
     let mut steps = serde_json::Map::new();
     for (name, optimizer) in optimizers {
@@ -269,7 +185,7 @@ pub(crate) fn save_training<M: TrainModel>(path: &Path, model: &M, optimizers: &
 pub(crate) fn load_training<M: TrainModel>(
     path: &Path,
     fresh: &M,
-    optimizers: &[(&str, &crate::train::Optimizer)],
+    optimizers: &[(&str, &Optimizer)],
     accept: impl FnOnce(&serde_json::Value) -> Result<()>,
 ) -> Result<(M, serde_json::Value)> {
     let file = CheckpointFile::read(path)?;

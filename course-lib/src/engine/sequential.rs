@@ -12,7 +12,7 @@
 //!
 //! Images flow as `[batch, channels, height, width]` (burn's layout); summaries print Keras's
 //! `(height, width, channels)` so that they read like the slides. A model's input and output are
-//! rows of a [`Matrix`](crate::data::Matrix) (an image is its 784 pixels): the first layer
+//! rows of a [`Matrix`](crate::engine::matrix::Matrix) (an image is its 784 pixels): the first layer
 //! reshapes them to the input [`Shape`], the output is flattened again.
 
 use crate::checkpoint::Description;
@@ -50,7 +50,7 @@ impl Shape {
 
     /// A Fashion-MNIST image: one 28×28 map.
     pub fn fashion_image() -> Shape {
-        Shape::image(1, crate::data::IMAGE_SIDE, crate::data::IMAGE_SIDE)
+        Shape::image(1, crate::engine::matrix::IMAGE_SIDE, crate::engine::matrix::IMAGE_SIDE)
     }
 
     /// The number of values of one sample.
@@ -697,12 +697,12 @@ impl Autoencoder {
     }
 
     /// The codings of every row of `x`, flattened (`encoder.predict(X)`).
-    pub fn codings(&self, x: &crate::data::Matrix) -> Result<crate::data::Matrix> {
+    pub fn codings(&self, x: &crate::engine::matrix::Matrix) -> Result<crate::engine::matrix::Matrix> {
         crate::train::predict(&self.encoder, x)
     }
 
     /// The decoder's output for every row of `codings` (`decoder.predict(codings)`).
-    pub fn decode(&self, codings: &crate::data::Matrix) -> Result<crate::data::Matrix> {
+    pub fn decode(&self, codings: &crate::engine::matrix::Matrix) -> Result<crate::engine::matrix::Matrix> {
         crate::train::predict(&self.decoder, codings)
     }
 }
@@ -906,7 +906,7 @@ impl SequentialBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::Matrix;
+    use crate::engine::matrix::Matrix;
     use crate::train::{Data, FitConfig, Loss, OptimizerConfig, predict};
 
     #[test]

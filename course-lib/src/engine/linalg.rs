@@ -5,7 +5,7 @@
 //! projects the 30-D codings to 2-D with [`Pca`]. The matrices are small (at most a few hundred
 //! columns), so exactness and readability win over speed; everything runs in `f64`.
 
-use crate::data::Matrix;
+use crate::engine::matrix::Matrix;
 use crate::error::{CourseError, Result};
 
 /// Eigenvalues (descending) and unit eigenvectors (`vectors[i]` goes with `values[i]`) of the

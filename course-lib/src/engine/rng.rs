@@ -231,10 +231,10 @@ impl Noise {
 
     /// A `rows × cols` matrix of N(0, 1) values on the host: a batch of codings for a generator
     /// (the slide's `tf.random.normal(shape=[batch_size, codings_size])`).
-    pub fn codings(&mut self, rows: usize, cols: usize) -> crate::data::Matrix {
+    pub fn codings(&mut self, rows: usize, cols: usize) -> crate::engine::matrix::Matrix {
         let mut data = vec![0.0f32; rows * cols];
         self.rng.fill_normal(&mut data);
-        crate::data::Matrix { rows, cols, data }
+        crate::engine::matrix::Matrix { rows, cols, data }
     }
 
     /// A dropout mask: 0 with probability `rate`, otherwise `1 / (1 − rate)`.
@@ -255,6 +255,13 @@ impl Noise {
         }
         Tensor::from_data(TensorData::new(values, shape), device)
     }
+}
+
+/// The sample indices of each mini-batch of one epoch: a seeded shuffle of `0..n` cut into
+/// batches of `batch_size` (the last one smaller), as Keras's `fit(shuffle=True)` does.
+pub fn shuffled_batches(n: usize, batch_size: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let order = rng.permutation(n);
+    order.chunks(batch_size.max(1)).map(<[usize]>::to_vec).collect()
 }
 
 #[cfg(test)]

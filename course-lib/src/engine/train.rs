@@ -14,89 +14,21 @@
 //! gradient, so no step moves it (lesson 02's pretrained encoder, lesson 07's discriminator in
 //! the generator's phase).
 
-pub use crate::checkpoint::Description;
-use crate::data::{Matrix, shuffled_batches};
+pub use crate::engine::history::History;
+pub use crate::engine::model::{Description, LossTerm, TrainModel, TrainOutput};
+pub use crate::engine::optim::{Optimizer, OptimizerConfig};
+use crate::engine::matrix::Matrix;
+use crate::engine::rng::shuffled_batches;
 use crate::error::{CourseError, Result};
 use crate::layers::Activation;
-use crate::loss::{BatchTarget, EPSILON};
+use crate::loss::BatchTarget;
 pub use crate::loss::{Loss, Metric};
 pub use crate::rng::Noise;
 use burn::module::Module;
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer, RmsPropConfig, SgdConfig};
+use burn::optim::GradientsParams;
 use burn::tensor::{Device, Tensor, TensorData};
-use std::fmt;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// A model [`fit`] and [`train_step`] can train.
-pub trait TrainModel: Module {
-    /// The number of features of one input sample (784 for Fashion-MNIST images).
-    fn input_size(&self) -> usize;
-
-    /// The model's output at inference (noise and dropout off).
-    ///
-    /// # Shapes
-    /// `[batch, input_size]` → `[batch, outputs]`
-    fn forward(&self, x: Tensor<2>) -> Tensor<2>;
-
-    /// The output of a training pass, split before the output layer's activation so that the
-    /// loss can be taken from the logits where Keras takes it (see [`crate::loss`]), with any loss
-    /// terms the model adds (the variational autoencoder's latent loss, a sparsity penalty).
-    /// Stochastic layers draw from `noise`, and are active only if `noise.is_training()`
-    /// ([`evaluate`] passes [`Noise::inference`]). The default: [`TrainModel::forward`], whole.
-    fn forward_train(&self, x: Tensor<2>, noise: &mut Noise) -> TrainOutput {
-        let _ = noise;
-        TrainOutput::new(self.forward(x))
-    }
-
-    /// What the model is, for checkpoints: its kind and configuration. The default names the
-    /// type and the shape of every parameter; the course's models say it in their
-    /// configuration's words.
-    fn describe(&self) -> Description
-    where
-        Self: Sized,
-    {
-        Description::of_parameters(self)
-    }
-}
-
-/// What a model gives the training step for one batch (see [`TrainModel::forward_train`]).
-pub struct TrainOutput {
-    /// `[batch, outputs]`: the output before `activation`.
-    pub pre_activation: Tensor<2>,
-    /// The output layer's activation, still to be applied.
-    pub activation: Activation,
-    /// Losses the model adds to the training loss, each already averaged over the batch.
-    pub terms: Vec<LossTerm>,
-}
-
-impl TrainOutput {
-    /// The whole output, with no activation left and no added loss.
-    pub fn new(output: Tensor<2>) -> TrainOutput {
-        TrainOutput { pre_activation: output, activation: Activation::Linear, terms: Vec::new() }
-    }
-
-    /// The output before its last `activation`.
-    pub fn split(pre_activation: Tensor<2>, activation: Activation) -> TrainOutput {
-        TrainOutput { pre_activation, activation, terms: Vec::new() }
-    }
-
-    /// Adds a loss term (a scalar tensor, averaged over the batch) named `name` in the history.
-    pub fn with_term(mut self, name: &str, value: Tensor<1>) -> TrainOutput {
-        self.terms.push(LossTerm { name: name.to_owned(), value });
-        self
-    }
-}
-
-/// A loss a model adds to the training loss, reported in the history under its name.
-pub struct LossTerm {
-    /// The history's name for it (`latent_loss`, `sparsity_loss`, ...).
-    pub name: String,
-    /// `[1]`: the term, averaged over the batch.
-    pub value: Tensor<1>,
-}
 
 /// Gives a model inherent `fit`, `evaluate` and `predict` methods that call the generic
 /// functions of this module.
@@ -140,7 +72,7 @@ macro_rules! compiled_training_methods {
             }
 
             /// The outputs for every row of `x`: see [`crate::train::predict`].
-            pub fn predict(&self, x: &$crate::data::Matrix) -> $crate::error::Result<$crate::data::Matrix> {
+            pub fn predict(&self, x: &$crate::engine::matrix::Matrix) -> $crate::error::Result<$crate::engine::matrix::Matrix> {
                 $crate::train::predict(self, x)
             }
         }
@@ -266,194 +198,6 @@ fn host_values(t: &Tensor<2>) -> Vec<f32> {
     Matrix::from_tensor(t.clone()).data
 }
 
-/// The optimizer and its hyperparameters, with Keras's defaults.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub enum OptimizerConfig {
-    /// `keras.optimizers.SGD(learning_rate, momentum)`.
-    Sgd {
-        /// Step size.
-        learning_rate: f64,
-        /// Momentum factor (0 for plain SGD).
-        momentum: f64,
-    },
-    /// `keras.optimizers.RMSprop(learning_rate, rho)`.
-    RmsProp {
-        /// Step size.
-        learning_rate: f64,
-        /// Decay of the running mean of squared gradients.
-        rho: f64,
-    },
-    /// `keras.optimizers.Adam(learning_rate, beta_1, beta_2)`.
-    Adam {
-        /// Step size.
-        learning_rate: f64,
-        /// Decay of the first moment.
-        beta_1: f64,
-        /// Decay of the second moment.
-        beta_2: f64,
-    },
-}
-
-impl OptimizerConfig {
-    /// Plain SGD (Keras's default momentum 0).
-    pub fn sgd(learning_rate: f64) -> Self {
-        OptimizerConfig::Sgd { learning_rate, momentum: 0.0 }
-    }
-
-    /// RMSprop with Keras's default `rho = 0.9` (`optimizer="rmsprop"` is `rmsprop(0.001)`).
-    pub fn rmsprop(learning_rate: f64) -> Self {
-        OptimizerConfig::RmsProp { learning_rate, rho: 0.9 }
-    }
-
-    /// Adam with Keras's defaults `beta_1 = 0.9`, `beta_2 = 0.999`.
-    pub fn adam(learning_rate: f64) -> Self {
-        OptimizerConfig::Adam { learning_rate, beta_1: 0.9, beta_2: 0.999 }
-    }
-
-    /// The step size.
-    pub fn learning_rate(&self) -> f64 {
-        match *self {
-            OptimizerConfig::Sgd { learning_rate, .. }
-            | OptimizerConfig::RmsProp { learning_rate, .. }
-            | OptimizerConfig::Adam { learning_rate, .. } => learning_rate,
-        }
-    }
-
-    /// Refuses hyperparameters out of their range, with the fix.
-    pub fn check(&self) -> Result<()> {
-        let lr = self.learning_rate();
-        if !(lr.is_finite() && lr > 0.0) {
-            return Err(CourseError::bad_config(
-                "learning_rate",
-                format!("must be a positive number, got {lr}; the slides use 0.1 to 1.5 for SGD and 0.001 for Adam and RMSprop"),
-            ));
-        }
-        let unit = |name: &str, v: f64| {
-            if (0.0..1.0).contains(&v) {
-                Ok(())
-            } else {
-                Err(CourseError::bad_config(name, format!("must be in [0, 1), got {v}")))
-            }
-        };
-        match *self {
-            OptimizerConfig::Sgd { momentum, .. } => unit("momentum", momentum),
-            OptimizerConfig::RmsProp { rho, .. } => unit("rho", rho),
-            OptimizerConfig::Adam { beta_1, beta_2, .. } => {
-                unit("beta_1", beta_1)?;
-                unit("beta_2", beta_2)
-            }
-        }
-    }
-
-    fn build(&self) -> ModuleOptimizer {
-        match *self {
-            OptimizerConfig::Sgd { momentum, .. } => {
-                let momentum = (momentum > 0.0).then(|| {
-                    // Keras's momentum has no dampening.
-                    MomentumConfig { momentum, dampening: 0.0, nesterov: false }
-                });
-                SgdConfig::new().with_momentum(momentum).init()
-            }
-            OptimizerConfig::RmsProp { rho, .. } => RmsPropConfig::new()
-                .with_alpha(rho as f32)
-                .with_momentum(0.0)
-                .with_epsilon(EPSILON as f32)
-                .init(),
-            OptimizerConfig::Adam { beta_1, beta_2, .. } => AdamConfig::new()
-                .with_beta_1(beta_1 as f32)
-                .with_beta_2(beta_2 as f32)
-                .with_epsilon(EPSILON as f32)
-                .init(),
-        }
-    }
-}
-
-/// An optimizer with its state: what Keras's `compile(optimizer=...)` attaches to a model.
-///
-/// The state (SGD's momentum, RMSprop's mean square, Adam's moments) is kept per parameter
-/// between [`train_step`]s and between [`fit`] calls: a second `fit` with the same
-/// [`FitConfig`] continues where the first stopped, as in Keras. Clones share the state (a
-/// `FitConfig` cloned by `.with_epochs(...)` still trains with the same optimizer); the states
-/// of different models do not mix, because they are kept by parameter. [`Optimizer::reset`]
-/// starts afresh, as recompiling does in Keras.
-#[derive(Clone)]
-pub struct Optimizer {
-    config: OptimizerConfig,
-    state: Arc<Mutex<OptimizerState>>,
-}
-
-struct OptimizerState {
-    inner: ModuleOptimizer,
-    steps: u64,
-}
-
-impl Optimizer {
-    /// A fresh optimizer.
-    pub fn new(config: OptimizerConfig) -> Optimizer {
-        Optimizer { config, state: Arc::new(Mutex::new(OptimizerState { inner: config.build(), steps: 0 })) }
-    }
-
-    /// Its hyperparameters.
-    pub fn config(&self) -> OptimizerConfig {
-        self.config
-    }
-
-    /// The steps it has taken since it was made or reset.
-    pub fn steps(&self) -> u64 {
-        self.lock().steps
-    }
-
-    /// Forgets the state: the next step starts as the first did.
-    pub fn reset(&self) {
-        *self.lock() = OptimizerState { inner: self.config.build(), steps: 0 };
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, OptimizerState> {
-        // A panic while the lock was held (impossible in the course's own code) leaves a state
-        // that is still usable: take it.
-        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The state as burnpack bytes, and the number of steps, for a training checkpoint.
-    pub(crate) fn state_bytes(&self) -> std::result::Result<(Vec<u8>, u64), burn::store::RecordError> {
-        let state = self.lock();
-        Ok((state.inner.into_bytes()?.to_vec(), state.steps))
-    }
-
-    /// Replaces the state with one saved by [`Optimizer::state_bytes`].
-    pub(crate) fn load_state_bytes(&self, bytes: &[u8], steps: u64) -> std::result::Result<(), burn::store::RecordError> {
-        let inner = self.config.build().from_bytes(burn::tensor::Bytes::from_bytes_vec(bytes.to_vec()))?;
-        *self.lock() = OptimizerState { inner, steps };
-        Ok(())
-    }
-
-    /// Updates `model` with `grads`, advancing the state.
-    fn step<M: Module>(&self, model: M, grads: GradientsParams) -> M {
-        let mut state = self.lock();
-        state.steps += 1;
-        state.inner.step(self.config.learning_rate(), model, grads)
-    }
-}
-
-impl From<OptimizerConfig> for Optimizer {
-    fn from(config: OptimizerConfig) -> Optimizer {
-        Optimizer::new(config)
-    }
-}
-
-impl fmt::Debug for Optimizer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Optimizer({:?}, {} steps)", self.config, self.steps())
-    }
-}
-
-impl PartialEq for Optimizer {
-    /// The same hyperparameters (the states are not compared).
-    fn eq(&self, other: &Optimizer) -> bool {
-        self.config == other.config
-    }
-}
-
 /// How to train: Keras's `compile` and `fit` arguments.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FitConfig {
@@ -525,56 +269,6 @@ impl FitConfig {
         }
         if self.batch_size == 0 {
             return Err(CourseError::bad_config("batch_size", "must be at least 1 (Keras's default is 32)"));
-        }
-        Ok(())
-    }
-}
-
-/// The per-epoch record of a training run, as Keras's `history.history`.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct History {
-    /// Series names in order: `loss`, the model's loss terms (when it adds any), the metrics,
-    /// then `val_` versions.
-    pub names: Vec<String>,
-    /// One row per epoch, one value per name.
-    pub epochs: Vec<Vec<f64>>,
-    /// Seconds each epoch took (training and validation).
-    pub seconds: Vec<f64>,
-}
-
-impl History {
-    /// The values of one series, by epoch (empty if there is no such series).
-    pub fn series(&self, name: &str) -> Vec<f64> {
-        match self.names.iter().position(|n| n == name) {
-            Some(i) => self.epochs.iter().map(|row| row[i]).collect(),
-            None => Vec::new(),
-        }
-    }
-
-    /// The value of a series after the last epoch.
-    pub fn last(&self, name: &str) -> Option<f64> {
-        self.series(name).last().copied()
-    }
-
-    /// Shows the history as a table in Jupyter.
-    pub fn evcxr_display(&self) {
-        crate::summary::display_text(self);
-    }
-}
-
-impl fmt::Display for History {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:>5}", "epoch")?;
-        for name in &self.names {
-            write!(f, " {name:>w$}", w = name.len().max(8))?;
-        }
-        write!(f, " {:>8}", "seconds")?;
-        for (e, row) in self.epochs.iter().enumerate() {
-            write!(f, "\n{:>5}", e + 1)?;
-            for (name, v) in self.names.iter().zip(row) {
-                write!(f, " {v:>w$.4}", w = name.len().max(8))?;
-            }
-            write!(f, " {:>8.2}", self.seconds.get(e).copied().unwrap_or(f64::NAN))?;
         }
         Ok(())
     }

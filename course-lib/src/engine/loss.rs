@@ -16,7 +16,7 @@
 //! Otherwise probabilities are clipped to `[ε, 1 − ε]` as Keras clips them.
 
 use crate::error::{CourseError, Result};
-use crate::layers::Activation;
+use crate::engine::activation::{Activation, exp_f32};
 
 /// The training loss (Keras's `loss=`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,7 +49,7 @@ pub enum Metric {
 /// Keras clips it: the reconstruction loss of any autoencoder from its outputs alone, so that
 /// models whose training losses differ (the VAE's includes its latent loss) compare on the same
 /// footing (lesson 06).
-pub fn binary_cross_entropy(predictions: &crate::data::Matrix, targets: &crate::data::Matrix) -> Result<f64> {
+pub fn binary_cross_entropy(predictions: &crate::engine::matrix::Matrix, targets: &crate::engine::matrix::Matrix) -> Result<f64> {
     if predictions.rows != targets.rows || predictions.cols != targets.cols {
         return Err(CourseError::shape(
             "binary_cross_entropy",
@@ -326,21 +326,6 @@ fn bce_lanes(zs: &[f32; LANES], ys: &[f32; LANES], scale: f32) -> ([f32; LANES],
     (terms, dz, hits)
 }
 
-/// `e^x` for x ≤ 0 to about one unit in the last place, branch-free so that it vectorises
-/// (libm's `expf` is a call per value): x = n·ln 2 + r with |r| ≤ ln 2 / 2, e^r by its Taylor
-/// polynomial, 2^n written into the exponent bits.
-#[inline(always)]
-pub(crate) fn exp_f32(x: f32) -> f32 {
-    // Below this e^x is under the smallest normal f32: return that instead of a denormal.
-    let x = x.max(-87.0);
-    // Rounds to the nearest integer by adding and subtracting 1.5·2^23.
-    const ROUND: f32 = 12_582_912.0;
-    let n = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
-    // ln 2 split in two so that n·ln 2 is exact to f32 precision.
-    let r = x - n * 0.693_145_75 - n * 1.428_606_8e-6;
-    let poly = 1.0 + r * (1.0 + r * (0.5 + r * (1.0 / 6.0 + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0))))));
-    poly * f32::from_bits(((n as i32 + 127) as u32) << 23)
-}
 
 /// `ln(1 + e)` for 0 ≤ e ≤ 1, branch-free: 2·atanh(s) with s = e / (2 + e) ≤ 1/3, by its series
 /// (exact for small e, where ln(1 + e) would lose digits).

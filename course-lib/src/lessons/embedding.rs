@@ -174,14 +174,14 @@ pub(crate) fn nearest_neighbours(x: &Matrix, k: usize, threads: usize) -> Vec<Ve
     }
     let (n, dims) = (x.rows, x.cols);
     let norms: Vec<f32> = (0..n).map(|i| x.at(i).iter().map(|v| v * v).sum()).collect();
-    let all = crate::kernels::View::new(&x.data, n, dims).t();
+    let all = crate::engine::kernels::View::new(&x.data, n, dims).t();
     let mut out = Vec::with_capacity(n);
     let mut products = vec![0.0f32; KNN_BLOCK * n];
     for start in (0..n).step_by(KNN_BLOCK) {
         let rows = KNN_BLOCK.min(n - start);
-        let block = crate::kernels::View::new(&x.data[start * dims..(start + rows) * dims], rows, dims);
+        let block = crate::engine::kernels::View::new(&x.data[start * dims..(start + rows) * dims], rows, dims);
         // [rows × n] dot products, split over the cores by the product itself.
-        crate::kernels::matmul(block, all, &mut products[..rows * n], false);
+        crate::engine::kernels::matmul(block, all, &mut products[..rows * n], false);
         let products = &products;
         out.extend(parallel_map(rows, threads, |r| {
             let i = start + r;
