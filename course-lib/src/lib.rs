@@ -13,11 +13,14 @@
 //! cost a student the whole notebook's state.
 
 // The layers, each using only those below it (README, "Architecture"; tests::layers_only_use_those_below):
-// the engine (matrices, layers, training, checkpoints), the data, the figures, the lessons.
-mod engine;
+// the engine (matrices, layers, training, checkpoints), the data, the figures, the lessons. They
+// are public although every module is re-exported below: the kernel names a variable's type by
+// its full path (`std::any::type_name`, scripts/evcxr-inferred-types.patch), and a cell can only
+// write a path it can reach.
+pub mod engine;
 pub mod data;
-mod figures;
-mod lessons;
+pub mod figures;
+pub mod lessons;
 
 pub use engine::{checkpoint, config, device, error, kernel, layers, linalg, loss, mode, rng, sequential, summary, train};
 pub use figures::{diagram, plot};
