@@ -163,9 +163,17 @@ pub fn load_checkpoint<M: TrainModel>(model: &M, path: impl AsRef<Path>) -> Resu
     with_model_bytes(model, bytes, path)
 }
 
+/// What a resumable run (`fit_resumable`, `train_gan` with checkpoints) saves besides the model
+/// and its optimizers: where the loop stands, and the settings a resumed run must share.
+pub(crate) trait RunState: Serialize + serde::de::DeserializeOwned {
+    /// The settings of the run that saved the state.
+    fn settings(&self) -> &str;
+}
+
 /// Writes a training checkpoint: the model, each optimizer's state (a section each, with its step
 /// count in the header), and the loop's own `state`.
-pub(crate) fn save_training<M: TrainModel>(path: &Path, model: &M, optimizers: &[(&str, &Optimizer)], state: serde_json::Value) -> Result<()> {
+pub(crate) fn save_training<M: TrainModel>(path: &Path, model: &M, optimizers: &[(&str, &Optimizer)], state: &impl RunState) -> Result<()> {
+    let state = serde_json::to_value(state).map_err(|e| CourseError::Checkpoint { path: path.to_path_buf(), problem: e.to_string() })?;
     let mut sections = vec![("model".to_owned(), model_bytes(model, path)?)];
     let mut steps = serde_json::Map::new();
     for (name, optimizer) in optimizers {
@@ -177,29 +185,32 @@ pub(crate) fn save_training<M: TrainModel>(path: &Path, model: &M, optimizers: &
     CheckpointFile { description: model.describe(), sections, training: Some(training) }.write(path)
 }
 
-/// Reads a checkpoint written by [`save_training`]: the model (a copy of `fresh` with the saved
-/// parameters), the optimizers' states (loaded into `optimizers`), and the loop's state.
-///
-/// `accept` sees the loop's state first and may refuse it (a run with other settings): then
-/// nothing is loaded, and the caller's optimizers keep their state.
-pub(crate) fn load_training<M: TrainModel>(
-    path: &Path,
-    fresh: &M,
-    optimizers: &[(&str, &Optimizer)],
-    accept: impl FnOnce(&serde_json::Value) -> Result<()>,
-) -> Result<(M, serde_json::Value)> {
+/// Reads a checkpoint written by [`save_training`] for a run with `settings`: the model (a copy of
+/// `fresh` with the saved parameters), the optimizers' states (loaded into `optimizers`), and the
+/// loop's state. A checkpoint of another run's settings is refused before anything is loaded, so
+/// the caller's model and optimizers keep their state.
+pub(crate) fn load_training<M: TrainModel, S: RunState>(path: &Path, fresh: &M, optimizers: &[(&str, &Optimizer)], settings: &str) -> Result<(M, S)> {
     let file = CheckpointFile::read(path)?;
     check_description(fresh, &file, path)?;
     let missing = |what: &str| CourseError::Checkpoint { path: path.to_path_buf(), problem: format!("it has no {what}: it was not saved by a resumable training run") };
     let training = file.training.clone().ok_or_else(|| missing("training state"))?;
-    accept(&training["state"])?;
+    let saved: S = serde_json::from_value(training["state"].clone()).map_err(|e| CourseError::Checkpoint {
+        path: path.to_path_buf(),
+        problem: format!("its training state cannot be read ({e}); delete it to start again"),
+    })?;
+    if saved.settings() != settings {
+        return Err(CourseError::Checkpoint {
+            path: path.to_path_buf(),
+            problem: format!("it was saved by a run with other settings ({}), and this run has {settings}", saved.settings()),
+        });
+    }
     let model = with_model_bytes(fresh, file.section("model").ok_or_else(|| missing("model section"))?, path)?;
     for (name, optimizer) in optimizers {
         let bytes = file.section(name).ok_or_else(|| missing(&format!("{name} section")))?;
         let steps = training["optimizer_steps"][name].as_u64().unwrap_or(0);
         optimizer.load_state_bytes(bytes, steps).map_err(|e| record_error(path, e))?;
     }
-    Ok((model, training["state"].clone()))
+    Ok((model, saved))
 }
 
 /// What a checkpoint file holds, without loading it: its model's description.

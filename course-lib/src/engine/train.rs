@@ -492,23 +492,7 @@ pub fn fit_resumable<M: TrainModel>(model: &mut M, train: Data, validation: Opti
     let settings = fit_settings(config, &train);
     let mut state = FitState::new(config);
     if path.exists() {
-        let read = |state: &serde_json::Value| {
-            serde_json::from_value::<SavedFit>(state.clone()).map_err(|e| CourseError::Checkpoint {
-                path: path.to_path_buf(),
-                problem: format!("its training state cannot be read ({e}); delete it to start again"),
-            })
-        };
-        // The settings are compared before anything is loaded: a refused checkpoint leaves the
-        // model and the optimizer as they were.
-        let accept = |state: &serde_json::Value| match read(state)? {
-            saved if saved.settings == settings => Ok(()),
-            saved => Err(CourseError::Checkpoint {
-                path: path.to_path_buf(),
-                problem: format!("it was saved by a run with other settings ({}), and this run has {}", saved.settings, settings),
-            }),
-        };
-        let (loaded, saved) = crate::checkpoint::load_training(path, &*model, &[("optimizer", &config.optimizer)], accept)?;
-        let saved = read(&saved)?;
+        let (loaded, saved): (M, SavedFit) = crate::checkpoint::load_training(path, &*model, &[("optimizer", &config.optimizer)], &settings)?;
         *model = loaded;
         state = saved.state;
         if config.verbose {
@@ -517,8 +501,7 @@ pub fn fit_resumable<M: TrainModel>(model: &mut M, train: Data, validation: Opti
     }
     fit_epochs(model, &train, validation.as_ref(), config, state, |model, state| {
         let saved = SavedFit { settings: settings.clone(), state: state.clone() };
-        let json = serde_json::to_value(&saved).map_err(|e| CourseError::Checkpoint { path: path.to_path_buf(), problem: e.to_string() })?;
-        crate::checkpoint::save_training(path, model, &[("optimizer", &config.optimizer)], json)
+        crate::checkpoint::save_training(path, model, &[("optimizer", &config.optimizer)], &saved)
     })
 }
 
@@ -539,6 +522,12 @@ fn fit_settings(config: &FitConfig, train: &Data) -> String {
 struct SavedFit {
     settings: String,
     state: FitState,
+}
+
+impl crate::checkpoint::RunState for SavedFit {
+    fn settings(&self) -> &str {
+        &self.settings
+    }
 }
 
 /// Where a run of [`fit`] stands between epochs.

@@ -879,6 +879,12 @@ struct SavedGan {
     replay: Option<ReplayBuffer>,
 }
 
+impl crate::checkpoint::RunState for SavedGan {
+    fn settings(&self) -> &str {
+        &self.settings
+    }
+}
+
 /// A GAN loss beyond this is taken as divergence, finite or not. The binary cross-entropy of a
 /// working discriminator stays within a few units and a Wasserstein critic's within hundreds;
 /// past a million the weights have exploded (a learning rate of 1e6 gives losses near 1e22 while
@@ -940,16 +946,7 @@ pub fn train_gan_with(
     if let Some(dir) = &config.checkpoint_dir {
         if let Some(epoch) = (1..=config.epochs).rev().find(|&e| epoch_checkpoint(gan, dir, e).exists()) {
             let path = epoch_checkpoint(gan, dir, epoch);
-            let read = |state: &serde_json::Value| {
-                serde_json::from_value::<SavedGan>(state.clone()).map_err(|e| CourseError::Checkpoint { path: path.clone(), problem: format!("its training state cannot be read ({e})") })
-            };
-            // Compared before anything is loaded: a refused checkpoint changes no optimizer.
-            let accept = |state: &serde_json::Value| match read(state)? {
-                saved if saved.settings == settings => Ok(()),
-                saved => Err(CourseError::Checkpoint { path: path.clone(), problem: format!("it was saved by a run with other settings ({}), and this run has {settings}", saved.settings) }),
-            };
-            let (loaded, state) = crate::checkpoint::load_training(&path, &*gan, &optimizers, accept)?;
-            let saved = read(&state)?;
+            let (loaded, saved): (Gan, SavedGan) = crate::checkpoint::load_training(&path, &*gan, &optimizers, &settings)?;
             *gan = loaded;
             (history, noise, replay) = (saved.history, saved.noise, saved.replay);
             if config.verbose {
@@ -999,8 +996,7 @@ pub fn train_gan_with(
         }
         if let Some(dir) = &config.checkpoint_dir {
             let saved = SavedGan { history: history.clone(), noise: noise.clone(), settings: settings.clone(), replay: replay.clone() };
-            let json = serde_json::to_value(&saved).map_err(|e| CourseError::Checkpoint { path: dir.clone(), problem: e.to_string() })?;
-            crate::checkpoint::save_training(&epoch_checkpoint(gan, dir, epoch), &*gan, &optimizers, json)?;
+            crate::checkpoint::save_training(&epoch_checkpoint(gan, dir, epoch), &*gan, &optimizers, &saved)?;
         }
         after_epoch(gan, epoch)?;
         if out_of_time() {
