@@ -2242,7 +2242,7 @@ fn a_reshape_of_a_flat_input_that_does_not_fit_is_named_reshape() {
 }
 
 #[test]
-fn a_hand_made_pool_of_zero_or_conv_of_stride_zero_is_refused() {
+fn a_hand_made_pool_of_zero_or_conv_of_stride_zero_or_a_wrong_bias_is_refused() {
     use course_lib::layers::Conv2d;
     use course_lib::sequential::{Layer, MaxPool2d};
     let device = training_device();
@@ -2252,6 +2252,10 @@ fn a_hand_made_pool_of_zero_or_conv_of_stride_zero_is_refused() {
     conv.stride = 0;
     let strided = Sequential::builder("m", Shape::image(1, 28, 28), 1, &device).layer(Layer::Conv2d(conv)).build();
     bad_config(strided, "m", &["layer 1 (conv2d)", "strides at least 1"]);
+    let mut biased = Conv2d::new(1, 4, 3, 1, Padding::Same, Activation::Relu, &mut course_lib::rng::Rng::new(1), &device);
+    biased.bias = course_lib::prelude::Param::from_data(course_lib::prelude::burn::tensor::TensorData::new(vec![0.0f32; 3], [3]), &device);
+    let result = Sequential::builder("m", Shape::image(1, 28, 28), 1, &device).layer(Layer::Conv2d(biased)).build();
+    bad_config(result, "m", &["layer 1 (conv2d)", "its bias has 3 values for 4 filters"]);
 }
 
 #[test]

@@ -254,50 +254,37 @@ impl Layer {
             Shape::Image { channels, height, width } => Ok((channels, height, width)),
             Shape::Flat(_) => Err(format!("{what} needs images, but its input is a flat {input}; add a reshape first")),
         };
-        // A layer made by hand (`Layer::Conv2d(Conv2d { .. })`) may hold what `Conv2d::new` never
-        // makes: a stride of 0, or a kernel that is not square.
-        let kernel_ok = |stride: usize, w: [usize; 4]| {
-            if stride == 0 || w[2] == 0 || w[2] != w[3] {
-                return Err(format!("its kernel {} × {} with stride {stride}: kernels must be square and strides at least 1", w[2], w[3]));
+        // Both convolutions' checks and output shape. A layer made by hand
+        // (`Layer::Conv2d(Conv2d { .. })`) may hold what `new` never makes: a stride of 0, a kernel
+        // that is not square, a bias of another length than the filters.
+        let convolution = |name: &str, stride: usize, weight: [usize; 4], bias: usize, (in_channels, filters): (usize, usize), side: &dyn Fn(usize) -> usize| {
+            let (c, h, w) = image(name)?;
+            if stride == 0 || weight[2] == 0 || weight[2] != weight[3] {
+                return Err(format!("its kernel {} × {} with stride {stride}: kernels must be square and strides at least 1", weight[2], weight[3]));
             }
-            Ok(())
-        };
-        let bias_ok = |bias: &burn::module::Param<Tensor<1>>, units: usize| {
-            let len = bias.lazy_shape().dims::<1>()[0];
-            if len != units {
-                return Err(format!("its bias has {len} values for {units} outputs"));
+            if bias != filters {
+                return Err(format!("its bias has {bias} values for {filters} filters"));
             }
-            Ok(())
+            if c != in_channels {
+                return Err(format!("this {name} takes {in_channels} channels, its input has {c}"));
+            }
+            Ok(Shape::image(filters, side(h), side(w)))
         };
-        match self {
-            Layer::Dense(l) => bias_ok(&l.bias, l.units())?,
-            Layer::Conv2d(l) => bias_ok(&l.bias, l.dims().1)?,
-            Layer::ConvTranspose2d(l) => bias_ok(&l.bias, l.dims().1)?,
-            _ => {}
-        }
+        let bias = |bias: &burn::module::Param<Tensor<1>>| bias.lazy_shape().dims::<1>()[0];
         let shape = match self {
+            Layer::Dense(l) if bias(&l.bias) != l.units() => return Err(format!("its bias has {} values for {} units", bias(&l.bias), l.units())),
             Layer::Dense(l) => match input {
                 Shape::Flat(n) if n == l.inputs() => Shape::Flat(l.units()),
                 Shape::Flat(n) => return Err(format!("this Dense layer takes {} features, its input has {n}", l.inputs())),
                 Shape::Image { .. } => return Err(format!("Dense needs flat input, but its input is an image {input}; add .flatten() first, as Keras adds Flatten")),
             },
             Layer::Conv2d(l) => {
-                let (c, h, w) = image("Conv2D")?;
-                kernel_ok(l.stride, l.weight.lazy_shape().dims::<4>())?;
                 let (in_channels, filters, _) = l.dims();
-                if c != in_channels {
-                    return Err(format!("this Conv2D takes {in_channels} channels, its input has {c}"));
-                }
-                Shape::image(filters, l.output_side(h), l.output_side(w))
+                convolution("Conv2D", l.stride, l.weight.lazy_shape().dims::<4>(), bias(&l.bias), (in_channels, filters), &|side| l.output_side(side))?
             }
             Layer::ConvTranspose2d(l) => {
-                let (c, h, w) = image("Conv2DTranspose")?;
-                kernel_ok(l.stride, l.weight.lazy_shape().dims::<4>())?;
                 let (in_channels, filters, _) = l.dims();
-                if c != in_channels {
-                    return Err(format!("this Conv2DTranspose takes {in_channels} channels, its input has {c}"));
-                }
-                Shape::image(filters, l.output_side(h), l.output_side(w))
+                convolution("Conv2DTranspose", l.stride, l.weight.lazy_shape().dims::<4>(), bias(&l.bias), (in_channels, filters), &|side| l.output_side(side))?
             }
             Layer::MaxPool2d(l) => {
                 let (c, h, w) = image("MaxPool2D")?;
