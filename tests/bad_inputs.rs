@@ -27,7 +27,8 @@ use course_lib::plot::{
     scatter_classes, scatter_thumbnails, show_reconstructions, tile_grid,
 };
 use course_lib::rng::Noise;
-use course_lib::sequential::{Autoencoder, Sequential, Shape};
+use course_lib::autoencoder::Autoencoder;
+use course_lib::sequential::{Sequential, Shape};
 use course_lib::stacked_ae::{self, Classifier, StackedAe, StackedAeConfig};
 use course_lib::train::{Data, FitConfig, History, Loss, Metric, Optimizer, OptimizerConfig, fit_resumable};
 use course_lib::vae::{self, VaeConfig};

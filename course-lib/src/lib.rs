@@ -22,7 +22,7 @@ pub mod data;
 pub mod figures;
 pub mod lessons;
 
-pub use engine::{checkpoint, config, device, error, kernel, layers, linalg, loss, mode, rng, sequential, summary, train};
+pub use engine::{autoencoder, checkpoint, config, device, error, kernel, layers, linalg, loss, mode, rng, sequential, summary, train};
 pub use figures::{diagram, plot};
 pub use lessons::{conv_ae, denoising_ae, embedding, gan, intro, linear_ae, mode_collapse, pretrained, stacked_ae, vae};
 
@@ -50,7 +50,8 @@ pub mod prelude {
         Figure, compare_histories, compare_reconstructions, histogram, plot_series, line_chart, plot_codings_2d, plot_history, plot_image, plot_images,
         plot_toy_3d, reconstruction_grid, scatter_classes, scatter_thumbnails, show_reconstructions, tile_grid, xy_chart,
     };
-    pub use crate::sequential::{Autoencoder, Layer, Sequential, Shape};
+    pub use crate::engine::autoencoder::Autoencoder;
+    pub use crate::sequential::{Layer, Sequential, Shape};
     pub use crate::rng::Rng;
     pub use crate::summary::{self, ModelSummary, Summary, Table, summarize};
     pub use crate::train::{

@@ -226,13 +226,111 @@ pub fn conv_transpose_output_side(side: usize, kernel: usize, stride: usize, pad
 ///
 /// Images are `[batch, channels, height, width]` (burn's layout); the summaries print Keras's
 /// `(height, width, channels)`.
+pub type Conv2d = Convolution<Forward>;
+
+/// A transposed 2-D convolution, as Keras's `Conv2DTranspose`, with Keras's output shapes and
+/// alignment: the full transposed convolution is cropped to the output side
+/// ([`conv_transpose_output_side`]), the odd pixel taken from the end as TensorFlow does.
+pub type ConvTranspose2d = Convolution<Transposed>;
+
+/// The convolution of [`Conv2d`] (weights `[filters, in_channels, kernel, kernel]`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Forward;
+
+/// The transposed convolution of [`ConvTranspose2d`] (weights `[in_channels, filters, kernel,
+/// kernel]`, burn's layout for it).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Transposed;
+
+/// What tells a convolution from a transposed one: where the channels stand in the weights, the
+/// output side, and the two implementations (the host operation and burn's). Everything else, the
+/// parameters, the initialisation, the activation and which implementation runs, is the same and
+/// is written once, in [`Convolution`].
+pub trait Direction: Clone + Copy + std::fmt::Debug + Default + Send + Sync + 'static {
+    /// The weights' shape for `filters` kernels of `kernel × kernel` over `in_channels`.
+    fn weight_shape(in_channels: usize, filters: usize, kernel: usize) -> [usize; 4];
+    /// `(in_channels, filters, kernel)` from the weights' shape.
+    fn dims(weight: [usize; 4]) -> (usize, usize, usize);
+    /// Keras's output side for an input of `side` pixels.
+    fn output_side(side: usize, kernel: usize, stride: usize, padding: Padding) -> usize;
+    /// The convolution, its bias and the host part of an activation as one host operation
+    /// ([`crate::engine::fused`]); `x` is non-empty and has the weights' input channels.
+    fn host(conv: &Convolution<Self>, x: Tensor<4>, activation: Activation) -> Tensor<4>;
+    /// The convolution plus bias with burn's operations.
+    fn burn(conv: &Convolution<Self>, x: Tensor<4>) -> Tensor<4>;
+}
+
+impl Direction for Forward {
+    fn weight_shape(in_channels: usize, filters: usize, kernel: usize) -> [usize; 4] {
+        [filters, in_channels, kernel, kernel]
+    }
+
+    fn dims([filters, in_channels, kernel, _]: [usize; 4]) -> (usize, usize, usize) {
+        (in_channels, filters, kernel)
+    }
+
+    fn output_side(side: usize, kernel: usize, stride: usize, padding: Padding) -> usize {
+        conv_output_side(side, kernel, stride, padding)
+    }
+
+    fn host(conv: &Conv2d, x: Tensor<4>, activation: Activation) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let spec = crate::engine::fused::ConvSpec { stride: conv.stride, pad_h: conv.same_padding(h), pad_w: conv.same_padding(w), activation };
+        crate::engine::fused::conv2d(x, conv.weight.val(), conv.bias.val(), spec)
+    }
+
+    fn burn(conv: &Conv2d, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let options = ConvOptions::new_with_padding([conv.stride; 2], [conv.same_padding(h), conv.same_padding(w)], [1, 1], 1);
+        burn::tensor::module::conv2d(x, conv.weight.val(), Some(conv.bias.val()), options)
+    }
+}
+
+impl Direction for Transposed {
+    fn weight_shape(in_channels: usize, filters: usize, kernel: usize) -> [usize; 4] {
+        [in_channels, filters, kernel, kernel]
+    }
+
+    fn dims([in_channels, filters, kernel, _]: [usize; 4]) -> (usize, usize, usize) {
+        (in_channels, filters, kernel)
+    }
+
+    fn output_side(side: usize, kernel: usize, stride: usize, padding: Padding) -> usize {
+        conv_transpose_output_side(side, kernel, stride, padding)
+    }
+
+    fn host(conv: &ConvTranspose2d, x: Tensor<4>, activation: Activation) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let k = conv.dims().2;
+        let (out_h, out_w) = (conv.output_side(h), conv.output_side(w));
+        let (full_h, full_w) = ((h - 1) * conv.stride + k, (w - 1) * conv.stride + k);
+        let crop = (transpose_crop(full_h, out_h).0, transpose_crop(full_w, out_w).0);
+        let spec = crate::engine::fused::ConvTransposeSpec { stride: conv.stride, out: (out_h, out_w), crop, activation };
+        crate::engine::fused::conv_transpose2d(x, conv.weight.val(), conv.bias.val(), spec)
+    }
+
+    fn burn(conv: &ConvTranspose2d, x: Tensor<4>) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let options = ConvTransposeOptions::new([conv.stride; 2], [0, 0], [0, 0], [1, 1], 1);
+        let full = burn::tensor::module::conv_transpose2d(x, conv.weight.val(), None, options);
+        let [batch, channels, full_h, full_w] = full.dims();
+        let (out_h, out_w) = (conv.output_side(h), conv.output_side(w));
+        let ((top, kept_h), (left, kept_w)) = (transpose_crop(full_h, out_h), transpose_crop(full_w, out_w));
+        let kept = full.slice([0..batch, 0..channels, top..top + kept_h, left..left + kept_w]);
+        let out = if (kept_h, kept_w) == (out_h, out_w) { kept } else { kept.pad((0, out_w - kept_w, 0, out_h - kept_h), PadMode::Constant(0.0)) };
+        out + conv.bias.val().reshape([1, channels, 1, 1])
+    }
+}
+
+/// A convolution ([`Conv2d`]) or a transposed convolution ([`ConvTranspose2d`]) with a bias and
+/// an activation; `D` says which.
 #[derive(Module, Debug)]
-pub struct Conv2d {
-    /// `[filters, in_channels, kernel, kernel]`, Glorot-uniform at the start.
+pub struct Convolution<D: Direction> {
+    /// Glorot-uniform at the start; the shape is `D`'s ([`Direction::weight_shape`]).
     pub weight: Param<Tensor<4>>,
     /// `[filters]`, zero at the start.
     pub bias: Param<Tensor<1>>,
-    /// Step between kernel positions, both axes.
+    /// Step between kernel positions (the upsampling factor of a transposed one), both axes.
     #[module(skip)]
     pub stride: usize,
     /// `same` or `valid`.
@@ -241,32 +339,35 @@ pub struct Conv2d {
     /// Applied after the convolution.
     #[module(skip)]
     pub activation: Activation,
+    /// Which convolution: [`Forward`] or [`Transposed`].
+    #[module(skip)]
+    pub direction: D,
 }
 
-impl Conv2d {
+impl<D: Direction> Convolution<D> {
     /// `filters` kernels of `kernel × kernel` over `in_channels`, with Keras's initialisation
     /// (Glorot uniform with fan-in `kernel² · in_channels` and fan-out `kernel² · filters`).
     #[allow(clippy::too_many_arguments)]
-    pub fn new(in_channels: usize, filters: usize, kernel: usize, stride: usize, padding: Padding, activation: Activation, rng: &mut Rng, device: &Device) -> Conv2d {
+    pub fn new(in_channels: usize, filters: usize, kernel: usize, stride: usize, padding: Padding, activation: Activation, rng: &mut Rng, device: &Device) -> Convolution<D> {
         let area = kernel * kernel;
-        Conv2d {
-            weight: glorot_uniform([filters, in_channels, kernel, kernel], area * in_channels, area * filters, rng, device),
+        Convolution {
+            weight: glorot_uniform(D::weight_shape(in_channels, filters, kernel), area * in_channels, area * filters, rng, device),
             bias: zeros(filters, device),
             stride,
             padding,
             activation,
+            direction: D::default(),
         }
     }
 
     /// `(in_channels, filters, kernel)`.
     pub fn dims(&self) -> (usize, usize, usize) {
-        let [filters, in_channels, kernel, _] = self.weight.lazy_shape().dims::<4>();
-        (in_channels, filters, kernel)
+        D::dims(self.weight.lazy_shape().dims::<4>())
     }
 
     /// The output side for an input of `side` pixels.
     pub fn output_side(&self, side: usize) -> usize {
-        conv_output_side(side, self.dims().2, self.stride, self.padding)
+        D::output_side(side, self.dims().2, self.stride, self.padding)
     }
 
     /// # Shapes
@@ -281,19 +382,25 @@ impl Conv2d {
     }
 
     /// The convolution, its bias and `activation`: one host operation on the CPU backend
-    /// ([`crate::engine::fused`]), burn's operations elsewhere.
+    /// ([`crate::engine::fused`]), burn's operations elsewhere, and for what the host operation
+    /// does not take (an input of other channels, an empty input or output: burn's errors then
+    /// speak).
     pub fn forward_with(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
         let [_, channels, h, w] = x.dims();
-        if crate::engine::fused::available(&x) && channels == self.dims().0 && self.output_side(h) * self.output_side(w) > 0 {
+        if crate::engine::fused::available(&x) && channels == self.dims().0 && h * w > 0 && self.output_side(h) * self.output_side(w) > 0 {
             let (fused, after) = activation.host_split();
-            let spec = crate::engine::fused::ConvSpec { stride: self.stride, pad_h: self.pad(h), pad_w: self.pad(w), activation: fused };
-            return after.apply(crate::engine::fused::conv2d(x, self.weight.val(), self.bias.val(), spec));
+            return after.apply(D::host(self, x, fused));
         }
         activation.apply(self.affine_burn(x))
     }
 
-    /// Keras's `(before, after)` padding of a side of `side` pixels.
-    fn pad(&self, side: usize) -> (usize, usize) {
+    /// The convolution plus bias with burn's operations (other backends; the kernels' tests).
+    pub(crate) fn affine_burn(&self, x: Tensor<4>) -> Tensor<4> {
+        D::burn(self, x)
+    }
+
+    /// Keras's `(before, after)` padding of a side of `side` pixels for a forward convolution.
+    fn same_padding(&self, side: usize) -> (usize, usize) {
         match self.padding {
             Padding::Valid => (0, 0),
             Padding::Same => {
@@ -302,100 +409,6 @@ impl Conv2d {
                 (total / 2, total - total / 2)
             }
         }
-    }
-
-    /// The convolution plus bias with burn's operations (other backends; the kernels' tests).
-    pub(crate) fn affine_burn(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, h, w] = x.dims();
-        let options = ConvOptions::new_with_padding([self.stride; 2], [self.pad(h), self.pad(w)], [1, 1], 1);
-        burn::tensor::module::conv2d(x, self.weight.val(), Some(self.bias.val()), options)
-    }
-}
-
-/// A transposed 2-D convolution, as Keras's `Conv2DTranspose`, with Keras's output shapes and
-/// alignment: the full transposed convolution is cropped to the output side
-/// ([`conv_transpose_output_side`]), the odd pixel taken from the end as TensorFlow does.
-#[derive(Module, Debug)]
-pub struct ConvTranspose2d {
-    /// `[in_channels, filters, kernel, kernel]`, Glorot-uniform at the start.
-    pub weight: Param<Tensor<4>>,
-    /// `[filters]`, zero at the start.
-    pub bias: Param<Tensor<1>>,
-    /// Upsampling factor, both axes.
-    #[module(skip)]
-    pub stride: usize,
-    /// `same` or `valid`.
-    #[module(skip)]
-    pub padding: Padding,
-    /// Applied after the convolution.
-    #[module(skip)]
-    pub activation: Activation,
-}
-
-impl ConvTranspose2d {
-    /// `filters` output channels from `in_channels`, `kernel × kernel`, Keras's initialisation.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(in_channels: usize, filters: usize, kernel: usize, stride: usize, padding: Padding, activation: Activation, rng: &mut Rng, device: &Device) -> ConvTranspose2d {
-        let area = kernel * kernel;
-        ConvTranspose2d {
-            weight: glorot_uniform([in_channels, filters, kernel, kernel], area * in_channels, area * filters, rng, device),
-            bias: zeros(filters, device),
-            stride,
-            padding,
-            activation,
-        }
-    }
-
-    /// `(in_channels, filters, kernel)`.
-    pub fn dims(&self) -> (usize, usize, usize) {
-        let [in_channels, filters, kernel, _] = self.weight.lazy_shape().dims::<4>();
-        (in_channels, filters, kernel)
-    }
-
-    /// The output side for an input of `side` pixels.
-    pub fn output_side(&self, side: usize) -> usize {
-        conv_transpose_output_side(side, self.dims().2, self.stride, self.padding)
-    }
-
-    /// # Shapes
-    /// `[batch, in_channels, h, w]` → `[batch, filters, h', w']`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_with(x, self.activation)
-    }
-
-    /// The transposed convolution plus bias, before the activation.
-    pub fn affine(&self, x: Tensor<4>) -> Tensor<4> {
-        self.forward_with(x, Activation::Linear)
-    }
-
-    /// The transposed convolution, its bias and `activation`: one host operation on the CPU
-    /// backend ([`crate::engine::fused`]), burn's operations elsewhere.
-    pub fn forward_with(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {
-        let [_, channels, h, w] = x.dims();
-        if crate::engine::fused::available(&x) && channels == self.dims().0 && h * w > 0 {
-            let (fused, after) = activation.host_split();
-            let k = self.dims().2;
-            let (out_h, out_w) = (self.output_side(h), self.output_side(w));
-            let (full_h, full_w) = ((h - 1) * self.stride + k, (w - 1) * self.stride + k);
-            let crop = (transpose_crop(full_h, out_h).0, transpose_crop(full_w, out_w).0);
-            let spec = crate::engine::fused::ConvTransposeSpec { stride: self.stride, out: (out_h, out_w), crop, activation: fused };
-            return after.apply(crate::engine::fused::conv_transpose2d(x, self.weight.val(), self.bias.val(), spec));
-        }
-        activation.apply(self.affine_burn(x))
-    }
-
-    /// The transposed convolution plus bias with burn's operations (other backends; the
-    /// kernels' tests).
-    pub(crate) fn affine_burn(&self, x: Tensor<4>) -> Tensor<4> {
-        let [_, _, h, w] = x.dims();
-        let options = ConvTransposeOptions::new([self.stride; 2], [0, 0], [0, 0], [1, 1], 1);
-        let full = burn::tensor::module::conv_transpose2d(x, self.weight.val(), None, options);
-        let [batch, channels, full_h, full_w] = full.dims();
-        let (out_h, out_w) = (self.output_side(h), self.output_side(w));
-        let ((top, kept_h), (left, kept_w)) = (transpose_crop(full_h, out_h), transpose_crop(full_w, out_w));
-        let kept = full.slice([0..batch, 0..channels, top..top + kept_h, left..left + kept_w]);
-        let out = if (kept_h, kept_w) == (out_h, out_w) { kept } else { kept.pad((0, out_w - kept_w, 0, out_h - kept_h), PadMode::Constant(0.0)) };
-        out + self.bias.val().reshape([1, channels, 1, 1])
     }
 }
 

@@ -25,3 +25,4 @@ pub mod optim;
 pub mod checkpoint;
 pub mod train;
 pub mod sequential;
+pub mod autoencoder;

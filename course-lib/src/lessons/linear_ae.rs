@@ -6,13 +6,15 @@
 //! (Baldi & Hornik, 1989). The slide trains a 3 → 2 → 3 linear autoencoder on 3-D toy data; this
 //! module also checks the claim, by the principal angles between the decoder's plane and PCA's.
 
+use crate::checkpoint::Description;
 use crate::data::Matrix;
+use crate::engine::autoencoder::{Autoencoder, Part};
 use crate::error::{CourseError, Result};
 use crate::layers::{Activation, Dense};
 use crate::linalg::{Pca, mse, principal_angles};
 use crate::rng::Rng;
-use crate::summary::{ModelSummary, Summary};
-use crate::train::{FitConfig, Loss, OptimizerConfig, TrainModel, predict, predict_with};
+use crate::summary::ModelSummary;
+use crate::train::{FitConfig, Loss, OptimizerConfig, predict};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use std::fmt;
@@ -53,37 +55,15 @@ impl LinearAeConfig {
         Ok(LinearAe {
             encoder: Dense::new(self.inputs, self.codings, Activation::Linear, &mut rng, device),
             decoder: Dense::new(self.codings, self.inputs, Activation::Linear, &mut rng, device),
+            name: "linear_ae".to_owned(),
         })
     }
 }
 
 /// A linear autoencoder: an encoder and a decoder, each one dense layer without activation.
-#[derive(Module, Debug)]
-pub struct LinearAe {
-    /// `inputs → codings`.
-    pub encoder: Dense,
-    /// `codings → inputs`.
-    pub decoder: Dense,
-}
+pub type LinearAe = Autoencoder<Dense>;
 
 impl LinearAe {
-    /// # Shapes
-    /// `[batch, inputs]` → `[batch, codings]`
-    pub(crate) fn encode(&self, x: Tensor<2>) -> Tensor<2> {
-        self.encoder.forward(x)
-    }
-
-    /// # Shapes
-    /// `[batch, codings]` → `[batch, inputs]`
-    pub(crate) fn decode(&self, z: Tensor<2>) -> Tensor<2> {
-        self.decoder.forward(z)
-    }
-
-    /// The codings of every row of `x` (the slide's `encoder.predict(X_train)`).
-    pub fn codings(&self, x: &Matrix) -> Result<Matrix> {
-        predict_with(self, x, Self::encode)
-    }
-
     /// The directions the decoder maps the coding axes to: the rows of its weight matrix. Their
     /// span is the plane (shifted by the bias) on which every reconstruction lies.
     pub fn decoder_directions(&self) -> Vec<Vec<f64>> {
@@ -92,31 +72,28 @@ impl LinearAe {
     }
 }
 
-impl TrainModel for LinearAe {
-    fn input_size(&self) -> usize {
-        self.encoder.inputs()
+/// Lesson 01's parts: one dense layer each side.
+impl Part for Dense {
+    fn inputs(&self) -> usize {
+        Dense::inputs(self)
     }
 
-    /// # Shapes
-    /// `[batch, inputs]` → `[batch, inputs]`
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.decode(self.encode(x))
+        Dense::forward(self, x)
     }
 
-    fn describe(&self) -> crate::checkpoint::Description {
-        crate::checkpoint::Description::new("linear_ae", &[("inputs", self.encoder.inputs().to_string()), ("codings", self.encoder.units().to_string())])
+    fn describe(ae: &LinearAe) -> Description {
+        Description::new(&ae.name, &[("inputs", ae.encoder.inputs().to_string()), ("codings", ae.encoder.units().to_string())])
+    }
+
+    fn summary(ae: &LinearAe) -> ModelSummary {
+        ModelSummary::new("linear_autoencoder")
+            .layer("encoder", "Dense", &[ae.encoder.units()], ae.encoder.num_params())
+            .layer("decoder", "Dense", &[ae.decoder.units()], ae.decoder.num_params())
     }
 }
 
 crate::train::compiled_training_methods!(LinearAe);
-
-impl Summary for LinearAe {
-    fn summary(&self) -> ModelSummary {
-        ModelSummary::new("linear_autoencoder")
-            .layer("encoder", "Dense", &[self.encoder.units()], self.encoder.num_params())
-            .layer("decoder", "Dense", &[self.decoder.units()], self.decoder.num_params())
-    }
-}
 
 /// The slide's training setup: MSE loss, SGD at `learning_rate`, 20 epochs, batch 32.
 pub fn fit_config(learning_rate: f64) -> FitConfig {

@@ -17,7 +17,8 @@ use crate::layers::{Activation, Dense, DenseStack, DenseTranspose};
 use crate::rng::Rng;
 use crate::summary::{ModelSummary, Summary};
 use crate::checkpoint::Description;
-use crate::train::{Data, FitConfig, History, Loss, Metric, Noise, OptimizerConfig, TrainModel, TrainOutput, predict_with};
+use crate::engine::autoencoder::{Autoencoder, Part};
+use crate::train::{Data, FitConfig, History, Loss, Metric, Noise, OptimizerConfig, TrainModel, TrainOutput};
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use std::fmt;
@@ -63,7 +64,7 @@ impl StackedAeConfig {
         let mut rng = Rng::new(self.seed);
         let encoder = DenseStack::new(self.inputs, &[self.hidden, self.codings], Activation::Selu, Activation::Selu, &mut rng, device);
         let decoder = DenseStack::new(self.codings, &[self.hidden, self.inputs], Activation::Selu, Activation::Sigmoid, &mut rng, device);
-        Ok(StackedAe { encoder, decoder })
+        Ok(StackedAe { encoder, decoder, name: "stacked_ae".to_owned() })
     }
 
     /// The autoencoder with tied weights (`tied_ae` in the book): the decoder reuses the
@@ -82,32 +83,9 @@ impl StackedAeConfig {
 
 /// An autoencoder of dense layers: the stacked autoencoder, and each of the shallow autoencoders
 /// of greedy layer-wise training.
-#[derive(Module, Debug)]
-pub struct StackedAe {
-    /// Inputs to codings.
-    pub encoder: DenseStack,
-    /// Codings back to inputs.
-    pub decoder: DenseStack,
-}
+pub type StackedAe = Autoencoder<DenseStack>;
 
 impl StackedAe {
-    /// # Shapes
-    /// `[batch, inputs]` → `[batch, codings]`
-    pub(crate) fn encode(&self, x: Tensor<2>) -> Tensor<2> {
-        self.encoder.forward(x)
-    }
-
-    /// # Shapes
-    /// `[batch, codings]` → `[batch, inputs]`
-    pub(crate) fn decode(&self, z: Tensor<2>) -> Tensor<2> {
-        self.decoder.forward(z)
-    }
-
-    /// The codings of every row of `x` (`stacked_encoder.predict(X)`).
-    pub fn codings(&self, x: &Matrix) -> Result<Matrix> {
-        predict_with(self, x, Self::encode)
-    }
-
     /// `outer` with `inner` inside it: outer's encoder, inner's encoder, inner's decoder, outer's
     /// decoder. Greedy layer-wise training stacks its shallow autoencoders this way.
     pub fn stack(outer: StackedAe, inner: StackedAe) -> Result<StackedAe> {
@@ -118,28 +96,34 @@ impl StackedAe {
                 format!("one taking {}", inner.encoder.inputs()),
             ));
         }
-        Ok(StackedAe { encoder: outer.encoder.then(inner.encoder), decoder: inner.decoder.then(outer.decoder) })
+        Ok(StackedAe { encoder: outer.encoder.then(inner.encoder), decoder: inner.decoder.then(outer.decoder), name: outer.name })
     }
 }
 
-impl TrainModel for StackedAe {
-    fn input_size(&self) -> usize {
-        self.encoder.inputs()
+/// Lesson 02's parts: a stack of dense layers each side.
+impl Part for DenseStack {
+    fn inputs(&self) -> usize {
+        DenseStack::inputs(self)
     }
 
-    /// # Shapes
-    /// `[batch, inputs]` → `[batch, inputs]`
     fn forward(&self, x: Tensor<2>) -> Tensor<2> {
-        self.decode(self.encode(x))
+        DenseStack::forward(self, x)
     }
 
-    fn forward_train(&self, x: Tensor<2>, _noise: &mut Noise) -> TrainOutput {
-        let (pre_activation, activation) = self.decoder.forward_split(self.encode(x));
+    fn forward_train(ae: &StackedAe, x: Tensor<2>, _noise: &mut Noise) -> TrainOutput {
+        let (pre_activation, activation) = ae.decoder.forward_split(ae.encode(x));
         TrainOutput::split(pre_activation, activation)
     }
 
-    fn describe(&self) -> Description {
-        describe_dense("stacked_ae", &self.encoder, &self.decoder.layers.iter().map(|l| l.activation).collect::<Vec<_>>())
+    fn describe(ae: &StackedAe) -> Description {
+        describe_dense(&ae.name, &ae.encoder, &ae.decoder.layers.iter().map(|l| l.activation).collect::<Vec<_>>())
+    }
+
+    fn summary(ae: &StackedAe) -> ModelSummary {
+        let s = ModelSummary::new("stacked_ae").layer("flatten", "Flatten", &[ae.encoder.inputs()], 0);
+        let s = dense_rows(s, "encoder/", &ae.encoder.layers, 0, true);
+        let s = dense_rows(s, "decoder/", &ae.decoder.layers, ae.encoder.layers.len(), true);
+        s.layer("reshape", "Reshape", &image_shape(ae.decoder.outputs()), 0)
     }
 }
 
@@ -170,15 +154,6 @@ fn dense_rows(mut summary: ModelSummary, prefix: &str, layers: &[Dense], first_i
 
 fn image_shape(pixels: usize) -> Vec<usize> {
     if pixels == IMAGE_PIXELS { vec![IMAGE_SIDE, IMAGE_SIDE] } else { vec![pixels] }
-}
-
-impl Summary for StackedAe {
-    fn summary(&self) -> ModelSummary {
-        let s = ModelSummary::new("stacked_ae").layer("flatten", "Flatten", &[self.encoder.inputs()], 0);
-        let s = dense_rows(s, "encoder/", &self.encoder.layers, 0, true);
-        let s = dense_rows(s, "decoder/", &self.decoder.layers, self.encoder.layers.len(), true);
-        s.layer("reshape", "Reshape", &image_shape(self.decoder.outputs()), 0)
-    }
 }
 
 /// The stacked autoencoder with tied weights: the decoder's layers are `DenseTranspose`s of the
@@ -323,6 +298,7 @@ pub fn train_greedy(train: &Matrix, valid: &Matrix, phases: &[GreedyPhase], seed
         let mut ae = StackedAe {
             encoder: DenseStack::new(inputs, &[phase.units], Activation::Selu, Activation::Selu, &mut rng, device),
             decoder: DenseStack::new(phase.units, &[inputs], Activation::Selu, phase.output_activation, &mut rng, device),
+            name: "stacked_ae".to_owned(),
         };
         histories.push(ae.fit(Data::autoencoder(&x_train), Some(Data::autoencoder(&x_valid)), &phase.fit)?);
         x_train = ae.codings(&x_train)?;
