@@ -8,7 +8,7 @@
 //! types stay visible.
 
 /// Declares a configuration struct with documented fields and defaults, `new()` (all defaults),
-/// `Default`, and one `with_<field>` method per field (named in the declaration,
+/// `Default`, and one `with_<field>` method per field ([`setters!`]) (named in the declaration,
 /// `field / with_field: Type = default,`, since stable Rust cannot build identifiers).
 macro_rules! course_config {
     (
@@ -29,13 +29,10 @@ macro_rules! course_config {
                 $name { $( $field: $default, )* }
             }
 
-            $(
-                #[doc = concat!("Sets `", stringify!($field), "`.")]
-                pub fn $with(mut self, $field: $ty) -> $name {
-                    self.$field = $field;
-                    self
-                }
-            )*
+        }
+
+        crate::config::setters! {
+            $name { $( #[doc = concat!("Sets `", stringify!($field), "`.")] $field / $with: $ty, )* }
         }
 
         impl Default for $name {
@@ -46,3 +43,22 @@ macro_rules! course_config {
     };
 }
 pub(crate) use course_config;
+
+/// `with_<field>` methods that set a field to the value given, each with its doc comment: what
+/// [`course_config!`] generates, and what the training configurations ([`crate::train::FitConfig`],
+/// [`crate::gan::GanFitConfig`]) use beside their hand-written `new` (which takes arguments) and
+/// the setters that convert (`with_optimizer(impl Into<Optimizer>)`, `with_checkpoints(dir)`).
+macro_rules! setters {
+    ($name:ident { $( $(#[$doc:meta])* $field:ident / $with:ident : $ty:ty, )* }) => {
+        impl $name {
+            $(
+                $(#[$doc])*
+                pub fn $with(mut self, $field: $ty) -> $name {
+                    self.$field = $field;
+                    self
+                }
+            )*
+        }
+    };
+}
+pub(crate) use setters;

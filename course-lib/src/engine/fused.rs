@@ -3,9 +3,11 @@
 //! (plain or with autodiff). [`crate::layers`] uses them when the tensors live there and burn's
 //! own operations on every other backend (a GPU keeps its kernels).
 //!
-//! Each operation keeps what its backward needs: a convolution its column matrix and its output
-//! (the activation's derivative is read from the output), a transposed convolution its input, the
-//! pooling the position of each maximum. The tests check every gradient against burn's own
+//! The dense product, the convolution and the transposed convolution are one generic operation
+//! ([`HostOp`]): each says what its forward computes and keeps (a convolution its column matrix, a
+//! transposed convolution its input, a dense layer its input), and how its gradients follow from
+//! the output's; the activation's derivative is read from the output, in one place. The pooling
+//! keeps the position of each maximum. The tests check every gradient against burn's own
 //! operations.
 
 use crate::engine::kernels::{self, Geometry, Scratch, View};
@@ -71,14 +73,86 @@ where
     t.try_into_primitive::<Autodiff<Flex, C>>().unwrap_or_else(|_| unreachable!("fused::available checked the device"))
 }
 
-/// Calls `$f::<C>` with the strategy's checkpointing type.
-macro_rules! with_strategy {
-    ($s:expr, $f:ident ( $($arg:expr),* )) => {
-        match $s {
-            GradientCheckpointingStrategy::Disabled => $f::<NoCheckpointing>($($arg),*),
-            GradientCheckpointingStrategy::Balanced => $f::<BalancedCheckpointing>($($arg),*),
+// ---------------------------------------------------------------------------------------------
+// One host operation: y = activation(f(x, W) + b), its backward written by hand
+// ---------------------------------------------------------------------------------------------
+
+/// A layer's affine map and activation as one host operation of three inputs (the layer's input,
+/// weight and bias): the dense product, the convolution and the transposed convolution. Each says
+/// how to compute its output and, from the output's gradient, the three inputs' gradients;
+/// [`host_op`] does the rest once for all of them (the autodiff context, the graph node, the
+/// activation's derivative).
+trait HostOp: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// What the backward keeps from the forward, besides the output.
+    type Saved: Clone + std::fmt::Debug + Send + 'static;
+
+    /// Applied to the output (one that [`Activation::host_split`] leaves whole).
+    fn activation(&self) -> Activation;
+
+    /// The activated output, its dims, and what the backward needs.
+    fn forward(&self, x: FlexTensor, w: FlexTensor, b: &FlexTensor) -> (Vec<f32>, Vec<usize>, Self::Saved);
+
+    /// The gradients of the input, the weight and the bias from `dz`, the gradient of the output
+    /// before its activation (in the output's layout); each computed only when `wanted`.
+    fn backward(&self, saved: &Self::Saved, dz: Vec<f32>, wanted: [bool; 3]) -> [Option<FlexTensor>; 3];
+}
+
+/// The autodiff node of a [`HostOp`].
+#[derive(Debug)]
+struct HostBackward<O>(std::marker::PhantomData<O>);
+
+#[derive(Debug, Clone)]
+struct HostState<O: HostOp> {
+    op: O,
+    saved: O::Saved,
+    /// The activated output, from which the activation's derivative is read.
+    y: Vec<f32>,
+}
+
+impl<O: HostOp> Backward<Flex, 3> for HostBackward<O> {
+    type State = HostState<O>;
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let HostState { op, saved, y } = ops.state;
+        let dy = grads.consume::<Flex>(&ops.node);
+        let mut dz = host(&dy).into_owned();
+        kernels::activation_backward(&mut dz, &y, op.activation());
+        let wanted = ops.parents.each_ref().map(Option::is_some);
+        for (parent, gradient) in ops.parents.into_iter().zip(op.backward(&saved, dz, wanted)) {
+            if let (Some(node), Some(gradient)) = (parent, gradient) {
+                grads.register::<Flex>(node.id, gradient);
+            }
         }
+    }
+}
+
+fn host_op_autodiff<C: CheckpointStrategy, O: HostOp, const D: usize>(op: O, x: Tensor<D>, w: Tensor<D>, b: Tensor<1>, s: GradientCheckpointingStrategy) -> Tensor<D>
+where
+    DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
+{
+    let (x, xn) = tracked::<C, D>(x, s).into_parts();
+    let (w, wn) = tracked::<C, D>(w, s).into_parts();
+    let (b, bn) = tracked::<C, 1>(b, s).into_parts();
+    let (y, dims, saved) = op.forward(x, w, &b);
+    let out = flex(y.clone(), dims);
+    let result = match HostBackward::<O>(std::marker::PhantomData).prepare::<C>([xn, wn, bn]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish(HostState { op, saved, y }, out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
     };
+    Tensor::from_primitive::<Autodiff<Flex, C>>(result)
+}
+
+/// `op` on the host, plain or tracked by autodiff as its inputs are (call when [`available`]).
+fn host_op<O: HostOp, const D: usize>(op: O, x: Tensor<D>, w: Tensor<D>, b: Tensor<1>) -> Tensor<D> {
+    fusable(op.activation());
+    match context(&[x.gradient_checkpointing_strategy(), w.gradient_checkpointing_strategy(), b.gradient_checkpointing_strategy()]) {
+        None => {
+            let (y, dims, _) = op.forward(plain(x), plain(w), &plain(b));
+            Tensor::from_primitive::<Flex>(flex(y, dims))
+        }
+        Some(s @ GradientCheckpointingStrategy::Disabled) => host_op_autodiff::<NoCheckpointing, O, D>(op, x, w, b, s),
+        Some(s @ GradientCheckpointingStrategy::Balanced) => host_op_autodiff::<BalancedCheckpointing, O, D>(op, x, w, b, s),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -115,88 +189,61 @@ fn conv_geometry(x: &[usize], w: &[usize], spec: &ConvSpec) -> Geometry {
     }
 }
 
-/// The forward pass on host values: the output (`[batch, out, h', w']`), the column matrix, and
-/// the geometry.
-fn conv_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, spec: &ConvSpec) -> (Vec<f32>, Scratch, Geometry, usize) {
-    let (x_dims, w_dims) = (x.shape().to_vec(), w.shape().to_vec());
-    let g = conv_geometry(&x_dims, &w_dims, spec);
-    let out_c = w_dims[0];
-    let mut col = Scratch::zeros(g.col_rows() * g.col_cols());
-    kernels::im2col(&host(x), &g, &mut col);
-    // [out, batch·positions], started at the bias so that the product adds onto it.
-    let mut z = Scratch::zeros(out_c * g.col_cols());
-    for (row, &bias) in z.chunks_mut(g.col_cols()).zip(host(b).iter()) {
-        row.fill(bias);
-    }
-    kernels::matmul(View::new(&host(w), out_c, g.col_rows()), View::new(&col, g.col_rows(), g.col_cols()), &mut z, true);
-    kernels::activate(&mut z, spec.activation);
-    let mut y = vec![0.0f32; z.len()];
-    kernels::channel_major_to_nchw(&z, g.batch, out_c, g.out_h * g.out_w, &mut y);
-    (y, col, g, out_c)
-}
-
-#[derive(Debug)]
-struct ConvBackward;
-
+/// What a convolution's backward keeps: the column matrix and the weight.
 #[derive(Debug, Clone)]
-struct ConvState {
+struct ConvSaved {
     col: Scratch,
     w: FlexTensor,
-    y: Vec<f32>,
     g: Geometry,
     out_c: usize,
-    activation: Activation,
 }
 
-impl Backward<Flex, 3> for ConvBackward {
-    type State = ConvState;
+impl HostOp for ConvSpec {
+    type Saved = ConvSaved;
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let s = ops.state;
-        let [px, pw, pb] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node);
-        let (g, positions, cols, rows) = (s.g, s.g.out_h * s.g.out_w, s.g.col_cols(), s.g.col_rows());
-        // dz = dy ⊙ activation′(y), channel-major like the forward product.
-        let mut dz = Scratch::zeros(s.y.len());
-        kernels::nchw_to_channel_major(&host(&dy), g.batch, s.out_c, positions, &mut dz);
-        let mut y = Scratch::zeros(s.y.len());
-        kernels::nchw_to_channel_major(&s.y, g.batch, s.out_c, positions, &mut y);
-        kernels::activation_backward(&mut dz, &y, s.activation);
-        if let Some(node) = pb {
-            let db: Vec<f32> = dz.chunks(cols).map(|r| r.iter().sum()).collect();
-            grads.register::<Flex>(node.id, flex(db, vec![s.out_c]));
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    fn forward(&self, x: FlexTensor, w: FlexTensor, b: &FlexTensor) -> (Vec<f32>, Vec<usize>, ConvSaved) {
+        let g = conv_geometry(&x.shape(), &w.shape(), self);
+        let out_c = w.shape()[0];
+        let mut col = Scratch::zeros(g.col_rows() * g.col_cols());
+        kernels::im2col(&host(&x), &g, &mut col);
+        // [out, batch·positions], started at the bias so that the product adds onto it.
+        let mut z = Scratch::zeros(out_c * g.col_cols());
+        for (row, &bias) in z.chunks_mut(g.col_cols()).zip(host(b).iter()) {
+            row.fill(bias);
         }
-        if let Some(node) = pw {
+        kernels::matmul(View::new(&host(&w), out_c, g.col_rows()), View::new(&col, g.col_rows(), g.col_cols()), &mut z, true);
+        kernels::activate(&mut z, self.activation);
+        let mut y = vec![0.0f32; z.len()];
+        kernels::channel_major_to_nchw(&z, g.batch, out_c, g.out_h * g.out_w, &mut y);
+        (y, vec![g.batch, out_c, g.out_h, g.out_w], ConvSaved { col, w, g, out_c })
+    }
+
+    fn backward(&self, s: &ConvSaved, dz: Vec<f32>, [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
+        let (g, (rows, cols)) = (s.g, (s.g.col_rows(), s.g.col_cols()));
+        // Channel-major, like the forward product.
+        let mut dzc = Scratch::zeros(dz.len());
+        kernels::nchw_to_channel_major(&dz, g.batch, s.out_c, g.out_h * g.out_w, &mut dzc);
+        let db = want_b.then(|| flex(dzc.chunks(cols).map(|r| r.iter().sum()).collect(), vec![s.out_c]));
+        let dw = want_w.then(|| {
             // dW = dz · colᵀ
             let mut dw = vec![0.0f32; s.out_c * rows];
-            kernels::matmul(View::new(&dz, s.out_c, cols), View::new(&s.col, rows, cols).t(), &mut dw, false);
-            grads.register::<Flex>(node.id, flex(dw, vec![s.out_c, g.channels, g.kernel, g.kernel]));
-        }
-        if let Some(node) = px {
+            kernels::matmul(View::new(&dzc, s.out_c, cols), View::new(&s.col, rows, cols).t(), &mut dw, false);
+            flex(dw, vec![s.out_c, g.channels, g.kernel, g.kernel])
+        });
+        let dx = want_x.then(|| {
             // dcol = Wᵀ · dz, added back into the image frame.
             let mut dcol = Scratch::zeros(rows * cols);
-            kernels::matmul(View::new(&host(&s.w), s.out_c, rows).t(), View::new(&dz, s.out_c, cols), &mut dcol, false);
+            kernels::matmul(View::new(&host(&s.w), s.out_c, rows).t(), View::new(&dzc, s.out_c, cols), &mut dcol, false);
             let mut dx = vec![0.0f32; g.batch * g.channels * g.height * g.width];
             kernels::col2im_add(&dcol, &g, &mut dx);
-            grads.register::<Flex>(node.id, flex(dx, vec![g.batch, g.channels, g.height, g.width]));
-        }
+            flex(dx, vec![g.batch, g.channels, g.height, g.width])
+        });
+        [dx, dw, db]
     }
-}
-
-fn conv_autodiff<C: CheckpointStrategy>(x: Tensor<4>, w: Tensor<4>, b: Tensor<1>, spec: ConvSpec, s: GradientCheckpointingStrategy) -> Tensor<4>
-where
-    DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
-{
-    let (x, xn) = tracked::<C, 4>(x, s).into_parts();
-    let (w, wn) = tracked::<C, 4>(w, s).into_parts();
-    let (b, bn) = tracked::<C, 1>(b, s).into_parts();
-    let (y, col, g, out_c) = conv_forward(&x, &w, &b, &spec);
-    let out = flex(y.clone(), vec![g.batch, out_c, g.out_h, g.out_w]);
-    let result = match ConvBackward.prepare::<C>([xn, wn, bn]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(ConvState { col, w, y, g, out_c, activation: spec.activation }, out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Tensor::from_primitive::<Autodiff<Flex, C>>(result)
 }
 
 /// A convolution with its bias and activation, on the host (call when [`available`]).
@@ -204,15 +251,7 @@ where
 /// # Shapes
 /// `[batch, in, h, w]`, `[out, in, k, k]`, `[out]` → `[batch, out, h', w']`
 pub(crate) fn conv2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, spec: ConvSpec) -> Tensor<4> {
-    fusable(spec.activation);
-    match context(&[x.gradient_checkpointing_strategy(), weight.gradient_checkpointing_strategy(), bias.gradient_checkpointing_strategy()]) {
-        None => {
-            let (x, w, b) = (plain(x), plain(weight), plain(bias));
-            let (y, _, g, out_c) = conv_forward(&x, &w, &b, &spec);
-            Tensor::from_primitive::<Flex>(flex(y, vec![g.batch, out_c, g.out_h, g.out_w]))
-        }
-        Some(s) => with_strategy!(s, conv_autodiff(x, weight, bias, spec, s)),
-    }
+    host_op(spec, x, weight, bias)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -258,111 +297,90 @@ fn transpose_geometry(x: &[usize], w: &[usize], stride: usize) -> Geometry {
     }
 }
 
-fn transpose_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, spec: &ConvTransposeSpec) -> (Vec<f32>, Scratch, Geometry, usize) {
-    let (x_dims, w_dims) = (x.shape().to_vec(), w.shape().to_vec());
-    let g = transpose_geometry(&x_dims, &w_dims, spec.stride);
-    let in_c = x_dims[1];
-    // The input channel-major, [in, batch·positions]; the product's columns are its positions.
-    let mut xc = Scratch::zeros(in_c * g.col_cols());
-    kernels::nchw_to_channel_major(&host(x), g.batch, in_c, g.out_h * g.out_w, &mut xc);
-    let mut z = Scratch::zeros(g.col_rows() * g.col_cols());
-    kernels::matmul(View::new(&host(w), in_c, g.col_rows()).t(), View::new(&xc, in_c, g.col_cols()), &mut z, false);
-    let mut full = Scratch::zeros(g.batch * g.channels * g.height * g.width);
-    kernels::col2im_add(&z, &g, &mut full);
-    let (oh, ow) = spec.out;
-    let (kept_h, kept_w) = spec.kept(&g);
-    let bias = host(b);
-    let mut y = vec![0.0f32; g.batch * g.channels * oh * ow];
-    for plane in 0..g.batch * g.channels {
-        let c = plane % g.channels;
-        let out = &mut y[plane * oh * ow..][..oh * ow];
-        out.fill(bias[c]);
-        for i in 0..kept_h {
-            let src = &full[plane * g.height * g.width + (i + spec.crop.0) * g.width + spec.crop.1..][..kept_w];
-            for (d, &v) in out[i * ow..][..kept_w].iter_mut().zip(src) {
-                *d += v;
-            }
-        }
-    }
-    kernels::activate(&mut y, spec.activation);
-    (y, xc, g, in_c)
-}
-
-#[derive(Debug)]
-struct TransposeBackward;
-
+/// What a transposed convolution's backward keeps: its input (channel-major) and the weight.
 #[derive(Debug, Clone)]
-struct TransposeState {
+struct TransposeSaved {
     xc: Scratch,
     w: FlexTensor,
-    y: Vec<f32>,
     g: Geometry,
     in_c: usize,
-    spec: ConvTransposeSpec,
 }
 
-impl Backward<Flex, 3> for TransposeBackward {
-    type State = TransposeState;
+impl HostOp for ConvTransposeSpec {
+    type Saved = TransposeSaved;
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let s = ops.state;
-        let [px, pw, pb] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node);
-        let mut dz = host(&dy).into_owned();
-        kernels::activation_backward(&mut dz, &s.y, s.spec.activation);
-        let (g, (oh, ow)) = (s.g, s.spec.out);
-        if let Some(node) = pb {
+    fn activation(&self) -> Activation {
+        self.activation
+    }
+
+    fn forward(&self, x: FlexTensor, w: FlexTensor, b: &FlexTensor) -> (Vec<f32>, Vec<usize>, TransposeSaved) {
+        let g = transpose_geometry(&x.shape(), &w.shape(), self.stride);
+        let in_c = x.shape()[1];
+        // The input channel-major, [in, batch·positions]; the product's columns are its positions.
+        let mut xc = Scratch::zeros(in_c * g.col_cols());
+        kernels::nchw_to_channel_major(&host(&x), g.batch, in_c, g.out_h * g.out_w, &mut xc);
+        let mut z = Scratch::zeros(g.col_rows() * g.col_cols());
+        kernels::matmul(View::new(&host(&w), in_c, g.col_rows()).t(), View::new(&xc, in_c, g.col_cols()), &mut z, false);
+        let mut full = Scratch::zeros(g.batch * g.channels * g.height * g.width);
+        kernels::col2im_add(&z, &g, &mut full);
+        let (oh, ow) = self.out;
+        let (kept_h, kept_w) = self.kept(&g);
+        let bias = host(b);
+        let mut y = vec![0.0f32; g.batch * g.channels * oh * ow];
+        for plane in 0..g.batch * g.channels {
+            let c = plane % g.channels;
+            let out = &mut y[plane * oh * ow..][..oh * ow];
+            out.fill(bias[c]);
+            for i in 0..kept_h {
+                let src = &full[plane * g.height * g.width + (i + self.crop.0) * g.width + self.crop.1..][..kept_w];
+                for (d, &v) in out[i * ow..][..kept_w].iter_mut().zip(src) {
+                    *d += v;
+                }
+            }
+        }
+        kernels::activate(&mut y, self.activation);
+        (y, vec![g.batch, g.channels, oh, ow], TransposeSaved { xc, w, g, in_c })
+    }
+
+    fn backward(&self, s: &TransposeSaved, dz: Vec<f32>, [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
+        let (g, (oh, ow)) = (s.g, self.out);
+        let db = want_b.then(|| {
             let mut db = vec![0.0f32; g.channels];
             for (plane, values) in dz.chunks(oh * ow).enumerate() {
                 db[plane % g.channels] += values.iter().sum::<f32>();
             }
-            grads.register::<Flex>(node.id, flex(db, vec![g.channels]));
-        }
-        if px.is_none() && pw.is_none() {
-            return;
+            flex(db, vec![g.channels])
+        });
+        if !want_x && !want_w {
+            return [None, None, db];
         }
         // The output's gradient in the full frame (zero where the crop cut), read back into the
         // input grid's columns.
-        let (kept_h, kept_w) = s.spec.kept(&g);
+        let (kept_h, kept_w) = self.kept(&g);
         let mut full = Scratch::zeros(g.batch * g.channels * g.height * g.width);
         for plane in 0..g.batch * g.channels {
             for i in 0..kept_h {
-                full[plane * g.height * g.width + (i + s.spec.crop.0) * g.width + s.spec.crop.1..][..kept_w].copy_from_slice(&dz[(plane * oh + i) * ow..][..kept_w]);
+                full[plane * g.height * g.width + (i + self.crop.0) * g.width + self.crop.1..][..kept_w].copy_from_slice(&dz[(plane * oh + i) * ow..][..kept_w]);
             }
         }
         let mut dcol = Scratch::zeros(g.col_rows() * g.col_cols());
         kernels::im2col(&full, &g, &mut dcol);
-        if let Some(node) = pw {
+        let dw = want_w.then(|| {
             // dA = x · dcolᵀ, [in, out·k·k]
             let mut dw = vec![0.0f32; s.in_c * g.col_rows()];
             kernels::matmul(View::new(&s.xc, s.in_c, g.col_cols()), View::new(&dcol, g.col_rows(), g.col_cols()).t(), &mut dw, false);
-            grads.register::<Flex>(node.id, flex(dw, vec![s.in_c, g.channels, g.kernel, g.kernel]));
-        }
-        if let Some(node) = px {
+            flex(dw, vec![s.in_c, g.channels, g.kernel, g.kernel])
+        });
+        let dx = want_x.then(|| {
             // dx = A · dcol, [in, batch·positions]
             let mut dxc = Scratch::zeros(s.in_c * g.col_cols());
             kernels::matmul(View::new(&host(&s.w), s.in_c, g.col_rows()), View::new(&dcol, g.col_rows(), g.col_cols()), &mut dxc, false);
             let mut dx = vec![0.0f32; dxc.len()];
             kernels::channel_major_to_nchw(&dxc, g.batch, s.in_c, g.out_h * g.out_w, &mut dx);
-            grads.register::<Flex>(node.id, flex(dx, vec![g.batch, s.in_c, g.out_h, g.out_w]));
-        }
+            flex(dx, vec![g.batch, s.in_c, g.out_h, g.out_w])
+        });
+        [dx, dw, db]
     }
-}
-
-fn transpose_autodiff<C: CheckpointStrategy>(x: Tensor<4>, w: Tensor<4>, b: Tensor<1>, spec: ConvTransposeSpec, s: GradientCheckpointingStrategy) -> Tensor<4>
-where
-    DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
-{
-    let (x, xn) = tracked::<C, 4>(x, s).into_parts();
-    let (w, wn) = tracked::<C, 4>(w, s).into_parts();
-    let (b, bn) = tracked::<C, 1>(b, s).into_parts();
-    let (y, xc, g, in_c) = transpose_forward(&x, &w, &b, &spec);
-    let out = flex(y.clone(), vec![g.batch, g.channels, spec.out.0, spec.out.1]);
-    let result = match TransposeBackward.prepare::<C>([xn, wn, bn]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(TransposeState { xc, w, y, g, in_c, spec }, out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Tensor::from_primitive::<Autodiff<Flex, C>>(result)
 }
 
 /// A transposed convolution with its bias and activation, cropped as Keras crops it, on the host
@@ -371,92 +389,67 @@ where
 /// # Shapes
 /// `[batch, in, h, w]`, `[in, out, k, k]`, `[out]` → `[batch, out, spec.out.0, spec.out.1]`
 pub(crate) fn conv_transpose2d(x: Tensor<4>, weight: Tensor<4>, bias: Tensor<1>, spec: ConvTransposeSpec) -> Tensor<4> {
-    fusable(spec.activation);
-    match context(&[x.gradient_checkpointing_strategy(), weight.gradient_checkpointing_strategy(), bias.gradient_checkpointing_strategy()]) {
-        None => {
-            let (x, w, b) = (plain(x), plain(weight), plain(bias));
-            let (y, _, g, _) = transpose_forward(&x, &w, &b, &spec);
-            Tensor::from_primitive::<Flex>(flex(y, vec![g.batch, g.channels, spec.out.0, spec.out.1]))
-        }
-        Some(s) => with_strategy!(s, transpose_autodiff(x, weight, bias, spec, s)),
-    }
+    host_op(spec, x, weight, bias)
 }
 
 // ---------------------------------------------------------------------------------------------
 // Dense: y = activation(x · W + b)
 // ---------------------------------------------------------------------------------------------
 
-fn dense_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor, activation: Activation) -> (Vec<f32>, usize, usize, usize) {
-    let (x_dims, w_dims) = (x.shape().to_vec(), w.shape().to_vec());
-    let (rows, inputs, units) = (x_dims[0], x_dims[1], w_dims[1]);
-    let bias = host(b);
-    let mut y = vec![0.0f32; rows * units];
-    for row in y.chunks_mut(units) {
-        row.copy_from_slice(&bias);
-    }
-    kernels::matmul(View::new(&host(x), rows, inputs), View::new(&host(w), inputs, units), &mut y, true);
-    kernels::activate(&mut y, activation);
-    (y, rows, inputs, units)
-}
+/// A dense layer's product, bias and activation.
+#[derive(Clone, Copy, Debug)]
+struct DenseSpec(Activation);
 
-#[derive(Debug)]
-struct DenseBackward;
-
+/// What a dense layer's backward keeps: its input and weight, and `(rows, inputs, units)`.
 #[derive(Debug, Clone)]
-struct DenseState {
+struct DenseSaved {
     x: FlexTensor,
     w: FlexTensor,
-    y: Vec<f32>,
     dims: (usize, usize, usize),
-    activation: Activation,
 }
 
-impl Backward<Flex, 3> for DenseBackward {
-    type State = DenseState;
+impl HostOp for DenseSpec {
+    type Saved = DenseSaved;
 
-    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let s = ops.state;
-        let [px, pw, pb] = ops.parents;
+    fn activation(&self) -> Activation {
+        self.0
+    }
+
+    fn forward(&self, x: FlexTensor, w: FlexTensor, b: &FlexTensor) -> (Vec<f32>, Vec<usize>, DenseSaved) {
+        let (rows, inputs, units) = (x.shape()[0], x.shape()[1], w.shape()[1]);
+        let bias = host(b);
+        let mut y = vec![0.0f32; rows * units];
+        for row in y.chunks_mut(units) {
+            row.copy_from_slice(&bias);
+        }
+        kernels::matmul(View::new(&host(&x), rows, inputs), View::new(&host(&w), inputs, units), &mut y, true);
+        kernels::activate(&mut y, self.0);
+        (y, vec![rows, units], DenseSaved { x, w, dims: (rows, inputs, units) })
+    }
+
+    fn backward(&self, s: &DenseSaved, dz: Vec<f32>, [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
         let (rows, inputs, units) = s.dims;
-        let dy = grads.consume::<Flex>(&ops.node);
-        let mut dz = host(&dy).into_owned();
-        kernels::activation_backward(&mut dz, &s.y, s.activation);
-        if let Some(node) = pb {
+        let db = want_b.then(|| {
             let mut db = vec![0.0f32; units];
             for row in dz.chunks(units) {
                 for (d, v) in db.iter_mut().zip(row) {
                     *d += v;
                 }
             }
-            grads.register::<Flex>(node.id, flex(db, vec![units]));
-        }
-        if let Some(node) = pw {
+            flex(db, vec![units])
+        });
+        let dw = want_w.then(|| {
             let mut dw = vec![0.0f32; inputs * units];
             kernels::matmul(View::new(&host(&s.x), rows, inputs).t(), View::new(&dz, rows, units), &mut dw, false);
-            grads.register::<Flex>(node.id, flex(dw, vec![inputs, units]));
-        }
-        if let Some(node) = px {
+            flex(dw, vec![inputs, units])
+        });
+        let dx = want_x.then(|| {
             let mut dx = vec![0.0f32; rows * inputs];
             kernels::matmul(View::new(&dz, rows, units), View::new(&host(&s.w), inputs, units).t(), &mut dx, false);
-            grads.register::<Flex>(node.id, flex(dx, vec![rows, inputs]));
-        }
+            flex(dx, vec![rows, inputs])
+        });
+        [dx, dw, db]
     }
-}
-
-fn dense_autodiff<C: CheckpointStrategy>(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>, activation: Activation, s: GradientCheckpointingStrategy) -> Tensor<2>
-where
-    DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
-{
-    let (x, xn) = tracked::<C, 2>(x, s).into_parts();
-    let (w, wn) = tracked::<C, 2>(w, s).into_parts();
-    let (b, bn) = tracked::<C, 1>(b, s).into_parts();
-    let (y, rows, inputs, units) = dense_forward(&x, &w, &b, activation);
-    let out = flex(y.clone(), vec![rows, units]);
-    let result = match DenseBackward.prepare::<C>([xn, wn, bn]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(DenseState { x, w, y, dims: (rows, inputs, units), activation }, out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Tensor::from_primitive::<Autodiff<Flex, C>>(result)
 }
 
 /// A dense layer, its bias and its activation as one host operation (call when [`available`]):
@@ -466,19 +459,11 @@ where
 /// # Shapes
 /// `[batch, inputs]`, `[inputs, units]`, `[units]` → `[batch, units]`
 pub(crate) fn dense(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>, activation: Activation) -> Tensor<2> {
-    fusable(activation);
-    match context(&[x.gradient_checkpointing_strategy(), weight.gradient_checkpointing_strategy(), bias.gradient_checkpointing_strategy()]) {
-        None => {
-            let (x, w, b) = (plain(x), plain(weight), plain(bias));
-            let (y, rows, _, units) = dense_forward(&x, &w, &b, activation);
-            Tensor::from_primitive::<Flex>(flex(y, vec![rows, units]))
-        }
-        Some(s) => with_strategy!(s, dense_autodiff(x, weight, bias, activation, s)),
-    }
+    host_op(DenseSpec(activation), x, weight, bias)
 }
 
 // ---------------------------------------------------------------------------------------------
-// Max pooling
+// Max pooling: one input and no activation, so not a HostOp; the same steps, written out
 // ---------------------------------------------------------------------------------------------
 
 #[derive(Debug)]
@@ -534,7 +519,8 @@ pub(crate) fn max_pool2d(x: Tensor<4>, pool: usize) -> Tensor<4> {
             let (y, _) = kernels::max_pool(&host(&x), d[0], d[1], d[2], d[3], pool);
             Tensor::from_primitive::<Flex>(flex(y, vec![d[0], d[1], d[2] / pool, d[3] / pool]))
         }
-        Some(s) => with_strategy!(s, pool_autodiff(x, pool, s)),
+        Some(s @ GradientCheckpointingStrategy::Disabled) => pool_autodiff::<NoCheckpointing>(x, pool, s),
+        Some(s @ GradientCheckpointingStrategy::Balanced) => pool_autodiff::<BalancedCheckpointing>(x, pool, s),
     }
 }
 

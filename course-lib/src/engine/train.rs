@@ -218,39 +218,28 @@ pub struct FitConfig {
     pub verbose: bool,
 }
 
+crate::config::setters! {
+    FitConfig {
+        /// Sets the number of epochs.
+        epochs / with_epochs: usize,
+        /// Sets the batch size.
+        batch_size / with_batch_size: usize,
+        /// Sets the seed of the shuffling and of the noise.
+        seed / with_seed: u64,
+        /// Turns progress printing on or off.
+        verbose / with_verbose: bool,
+    }
+}
+
 impl FitConfig {
     /// `compile(loss=..., optimizer=...)` with Keras's `fit` defaults: 1 epoch, batch 32.
     pub fn new(optimizer: impl Into<Optimizer>, loss: Loss) -> FitConfig {
         FitConfig { optimizer: optimizer.into(), loss, metrics: Vec::new(), epochs: 1, batch_size: 32, seed: 42, verbose: true }
     }
 
-    /// Sets the number of epochs.
-    pub fn with_epochs(mut self, epochs: usize) -> Self {
-        self.epochs = epochs;
-        self
-    }
-
-    /// Sets the batch size.
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
-        self
-    }
-
     /// Sets the metrics.
     pub fn with_metrics(mut self, metrics: &[Metric]) -> Self {
         self.metrics = metrics.to_vec();
-        self
-    }
-
-    /// Sets the seed of the shuffling and of the noise.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Turns progress printing on or off.
-    pub fn with_verbose(mut self, verbose: bool) -> Self {
-        self.verbose = verbose;
         self
     }
 

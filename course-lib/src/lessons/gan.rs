@@ -789,22 +789,21 @@ pub struct GanFitConfig {
     pub verbose: bool,
 }
 
+crate::config::setters! {
+    GanFitConfig {
+        /// Sets the seed.
+        seed / with_seed: u64,
+        /// Sets the batch size.
+        batch_size / with_batch_size: usize,
+        /// Turns the per-epoch line on or off.
+        verbose / with_verbose: bool,
+    }
+}
+
 impl GanFitConfig {
     /// The slide's settings: `epochs` epochs, batch 32, RMSprop for both networks.
     pub fn new(epochs: usize) -> GanFitConfig {
         GanFitConfig { epochs, batch_size: BATCH_SIZE, seed: 42, d_optimizer: optimizer(), g_optimizer: optimizer(), checkpoint_dir: None, max_seconds: None, replay: None, verbose: true }
-    }
-
-    /// Sets the seed.
-    pub fn with_seed(mut self, seed: u64) -> Self {
-        self.seed = seed;
-        self
-    }
-
-    /// Sets the batch size.
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size;
-        self
     }
 
     /// Writes a checkpoint after every epoch into `dir`.
@@ -823,12 +822,6 @@ impl GanFitConfig {
     /// Experience replay with a buffer of `capacity` past fakes.
     pub fn with_replay(mut self, capacity: usize) -> Self {
         self.replay = Some(capacity);
-        self
-    }
-
-    /// Turns the per-epoch line on or off.
-    pub fn with_verbose(mut self, verbose: bool) -> Self {
-        self.verbose = verbose;
         self
     }
 
