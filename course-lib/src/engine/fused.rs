@@ -105,8 +105,9 @@ struct HostBackward<O>(std::marker::PhantomData<O>);
 struct HostState<O: HostOp> {
     op: O,
     saved: O::Saved,
-    /// The activated output, from which the activation's derivative is read.
-    y: Vec<f32>,
+    /// The activated output, from which the activation's derivative is read (the graph's own
+    /// output tensor, shared, not a copy).
+    y: FlexTensor,
 }
 
 impl<O: HostOp> Backward<Flex, 3> for HostBackward<O> {
@@ -116,7 +117,7 @@ impl<O: HostOp> Backward<Flex, 3> for HostBackward<O> {
         let HostState { op, saved, y } = ops.state;
         let dy = grads.consume::<Flex>(&ops.node);
         let mut dz = host(&dy).into_owned();
-        kernels::activation_backward(&mut dz, &y, op.activation());
+        kernels::activation_backward(&mut dz, &host(&y), op.activation());
         let wanted = ops.parents.each_ref().map(Option::is_some);
         for (parent, gradient) in ops.parents.into_iter().zip(op.backward(&saved, dz, wanted)) {
             if let (Some(node), Some(gradient)) = (parent, gradient) {
@@ -134,9 +135,9 @@ where
     let (w, wn) = tracked::<C, D>(w, s).into_parts();
     let (b, bn) = tracked::<C, 1>(b, s).into_parts();
     let (y, dims, saved) = op.forward(x, w, &b);
-    let out = flex(y.clone(), dims);
+    let out = flex(y, dims);
     let result = match HostBackward::<O>(std::marker::PhantomData).prepare::<C>([xn, wn, bn]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(HostState { op, saved, y }, out),
+        OpsKind::Tracked(prep) => prep.finish(HostState { op, saved, y: out.clone() }, out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Tensor::from_primitive::<Autodiff<Flex, C>>(result)
@@ -208,11 +209,14 @@ impl HostOp for ConvSpec {
     fn forward(&self, x: FlexTensor, w: FlexTensor, b: &FlexTensor) -> (Vec<f32>, Vec<usize>, ConvSaved) {
         let g = conv_geometry(&x.shape(), &w.shape(), self);
         let out_c = w.shape()[0];
-        let mut col = Scratch::zeros(g.col_rows() * g.col_cols());
+        let mut col = Scratch::for_overwrite(g.col_rows() * g.col_cols());
         kernels::im2col(&host(&x), &g, &mut col);
-        // [out, batch·positions], started at the bias so that the product adds onto it.
-        let mut z = Scratch::zeros(out_c * g.col_cols());
-        for (row, &bias) in z.chunks_mut(g.col_cols()).zip(host(b).iter()) {
+        // [out, batch·positions], started at the bias (one value per row) so that the product
+        // adds onto it.
+        let bias = host(b);
+        assert_eq!(bias.len(), out_c, "convolution: {} biases for {out_c} feature maps", bias.len());
+        let mut z = Scratch::for_overwrite(out_c * g.col_cols());
+        for (row, &bias) in z.chunks_mut(g.col_cols()).zip(bias.iter()) {
             row.fill(bias);
         }
         kernels::matmul(View::new(&host(&w), out_c, g.col_rows()), View::new(&col, g.col_rows(), g.col_cols()), &mut z, true);
@@ -225,7 +229,7 @@ impl HostOp for ConvSpec {
     fn backward(&self, s: &ConvSaved, dz: Vec<f32>, [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
         let (g, (rows, cols)) = (s.g, (s.g.col_rows(), s.g.col_cols()));
         // Channel-major, like the forward product.
-        let mut dzc = Scratch::zeros(dz.len());
+        let mut dzc = Scratch::for_overwrite(dz.len());
         kernels::nchw_to_channel_major(&dz, g.batch, s.out_c, g.out_h * g.out_w, &mut dzc);
         let db = want_b.then(|| flex(dzc.chunks(cols).map(|r| r.iter().sum()).collect(), vec![s.out_c]));
         let dw = want_w.then(|| {
@@ -236,7 +240,7 @@ impl HostOp for ConvSpec {
         });
         let dx = want_x.then(|| {
             // dcol = Wᵀ · dz, added back into the image frame.
-            let mut dcol = Scratch::zeros(rows * cols);
+            let mut dcol = Scratch::for_overwrite(rows * cols);
             kernels::matmul(View::new(&host(&s.w), s.out_c, rows).t(), View::new(&dzc, s.out_c, cols), &mut dcol, false);
             let mut dx = vec![0.0f32; g.batch * g.channels * g.height * g.width];
             kernels::col2im_add(&dcol, &g, &mut dx);
@@ -317,9 +321,9 @@ impl HostOp for ConvTransposeSpec {
         let g = transpose_geometry(&x.shape(), &w.shape(), self.stride);
         let in_c = x.shape()[1];
         // The input channel-major, [in, batch·positions]; the product's columns are its positions.
-        let mut xc = Scratch::zeros(in_c * g.col_cols());
+        let mut xc = Scratch::for_overwrite(in_c * g.col_cols());
         kernels::nchw_to_channel_major(&host(&x), g.batch, in_c, g.out_h * g.out_w, &mut xc);
-        let mut z = Scratch::zeros(g.col_rows() * g.col_cols());
+        let mut z = Scratch::for_overwrite(g.col_rows() * g.col_cols());
         kernels::matmul(View::new(&host(&w), in_c, g.col_rows()).t(), View::new(&xc, in_c, g.col_cols()), &mut z, false);
         let mut full = Scratch::zeros(g.batch * g.channels * g.height * g.width);
         kernels::col2im_add(&z, &g, &mut full);
@@ -363,7 +367,7 @@ impl HostOp for ConvTransposeSpec {
                 full[plane * g.height * g.width + (i + self.crop.0) * g.width + self.crop.1..][..kept_w].copy_from_slice(&dz[(plane * oh + i) * ow..][..kept_w]);
             }
         }
-        let mut dcol = Scratch::zeros(g.col_rows() * g.col_cols());
+        let mut dcol = Scratch::for_overwrite(g.col_rows() * g.col_cols());
         kernels::im2col(&full, &g, &mut dcol);
         let dw = want_w.then(|| {
             // dA = x · dcolᵀ, [in, out·k·k]
@@ -373,7 +377,7 @@ impl HostOp for ConvTransposeSpec {
         });
         let dx = want_x.then(|| {
             // dx = A · dcol, [in, batch·positions]
-            let mut dxc = Scratch::zeros(s.in_c * g.col_cols());
+            let mut dxc = Scratch::for_overwrite(s.in_c * g.col_cols());
             kernels::matmul(View::new(&host(&s.w), s.in_c, g.col_rows()), View::new(&dcol, g.col_rows(), g.col_cols()), &mut dxc, false);
             let mut dx = vec![0.0f32; dxc.len()];
             kernels::channel_major_to_nchw(&dxc, g.batch, s.in_c, g.out_h * g.out_w, &mut dx);

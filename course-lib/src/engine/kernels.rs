@@ -293,6 +293,25 @@ const POOL_TOTAL: usize = 24 << 20;
 impl Scratch {
     /// `len` zeros, in the smallest pooled buffer that holds them (or a new one).
     pub fn zeros(len: usize) -> Scratch {
+        let mut v = Scratch::pooled_buffer(len);
+        v.clear();
+        v.resize(len, 0.0);
+        Scratch(v)
+    }
+
+    /// `len` values for a caller that writes every one of them before reading any (a column
+    /// matrix, a product's result, a layout conversion): the pooled buffer's old values are left
+    /// where they are instead of being zeroed first, which cost a twentieth of a convolutional
+    /// step (`perf`: memset). Safe Rust either way: the values are initialised, only stale.
+    pub fn for_overwrite(len: usize) -> Scratch {
+        let mut v = Scratch::pooled_buffer(len);
+        v.truncate(len);
+        v.resize(len, 0.0);
+        Scratch(v)
+    }
+
+    /// The smallest pooled buffer of at least `len` values, or an empty one.
+    fn pooled_buffer(len: usize) -> Vec<f32> {
         let reused = if !(POOL_MIN..=POOL_MAX).contains(&len) {
             None
         } else {
@@ -301,10 +320,7 @@ impl Scratch {
                 Some(pool.swap_remove(best))
             })
         };
-        let mut v = reused.unwrap_or_default();
-        v.clear();
-        v.resize(len, 0.0);
-        Scratch(v)
+        reused.unwrap_or_default()
     }
 
     /// The values the pool holds now (for the tests).
@@ -345,7 +361,7 @@ impl std::ops::DerefMut for Scratch {
 
 impl Clone for Scratch {
     fn clone(&self) -> Scratch {
-        let mut copy = Scratch::zeros(self.len());
+        let mut copy = Scratch::for_overwrite(self.len());
         copy.copy_from_slice(self);
         copy
     }
@@ -495,6 +511,25 @@ const SELU_LAMBDA: f32 = 1.050_701;
 
 /// `activation` applied in place.
 pub(crate) fn activate(values: &mut [f32], activation: Activation) {
+    // The same code compiled for AVX2 where the CPU has it: twice the lanes of the baseline's
+    // SSE2 for SELU's exponential (a tenth of a convolutional step, `perf`). Element-wise
+    // without fused multiply-adds, so the values are the same bits either way.
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        return unsafe { activate_avx2(values, activation) };
+    }
+    activate_lanes(values, activation)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn activate_avx2(values: &mut [f32], activation: Activation) {
+    activate_lanes(values, activation)
+}
+
+#[inline(always)]
+fn activate_lanes(values: &mut [f32], activation: Activation) {
     match activation {
         Activation::Linear => {}
         // Branch-free with the course's vectorisable exponential (see crate::loss): both sides
@@ -541,6 +576,7 @@ pub(crate) fn activation_backward(grad: &mut [f32], y: &[f32], activation: Activ
 
 /// `[channels, batch·positions]` (a product's output) to `[batch, channels, positions]`.
 pub(crate) fn channel_major_to_nchw(src: &[f32], batch: usize, channels: usize, positions: usize, dst: &mut [f32]) {
+    layout_check(src, dst, batch * channels * positions);
     for c in 0..channels {
         for b in 0..batch {
             dst[(b * channels + c) * positions..][..positions].copy_from_slice(&src[c * batch * positions + b * positions..][..positions]);
@@ -548,8 +584,15 @@ pub(crate) fn channel_major_to_nchw(src: &[f32], batch: usize, channels: usize, 
     }
 }
 
+/// Panics unless both sides of a layout conversion hold `len` values: then every value of `dst`
+/// is written (what [`Scratch::for_overwrite`] relies on).
+fn layout_check(src: &[f32], dst: &[f32], len: usize) {
+    assert!(src.len() == len && dst.len() == len, "layout conversion: {} and {} values for {len}", src.len(), dst.len());
+}
+
 /// The inverse of [`channel_major_to_nchw`].
 pub(crate) fn nchw_to_channel_major(src: &[f32], batch: usize, channels: usize, positions: usize, dst: &mut [f32]) {
+    layout_check(src, dst, batch * channels * positions);
     for c in 0..channels {
         for b in 0..batch {
             dst[c * batch * positions + b * positions..][..positions].copy_from_slice(&src[(b * channels + c) * positions..][..positions]);

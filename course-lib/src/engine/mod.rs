@@ -2,7 +2,7 @@
 //! lesson. From the bottom up: configurations, text tables and histories, errors, devices and
 //! the course's mode; matrices, seeded noise and linear algebra; activations, the host kernels
 //! and the layers built on them; losses, the model trait, optimizers, checkpoints, the training
-//! step and `fit`; `Sequential`. Each module uses only those declared before it here
+//! step and `fit`; `Sequential` and the generic `Autoencoder`. Each module uses only those declared before it here
 //! (`tests::layers_only_use_those_below` in lib.rs checks it).
 
 pub mod config;
