@@ -409,6 +409,8 @@ fn column_blocks(n: usize) -> usize {
 /// on one core or eight.
 pub(crate) fn matmul(a: View, b: View, dst: &mut [f32], accumulate: bool) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
+    #[cfg(test)]
+    MULTIPLY_ADDS.set(MULTIPLY_ADDS.get() + (m * k * n) as u64);
     assert_eq!(k, b.rows, "matmul: {m} × {k} times {} × {n}", b.rows);
     assert_eq!(dst.len(), m * n, "matmul: a {m} × {n} result in {} values", dst.len());
     if m * k * n < PARALLEL_WORK || (n < SPLIT_COLUMNS && k < SPLIT_INNER) {
@@ -446,6 +448,22 @@ pub(crate) fn matmul(a: View, b: View, dst: &mut [f32], accumulate: bool) {
             }
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The multiply-adds of the products this thread asked for (the tests count what a training
+    /// step computes: `multiply_adds`).
+    static MULTIPLY_ADDS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// The multiply-adds of the products `f` asks for on this thread (its autodiff backward
+/// included: burn runs it on the calling thread).
+#[cfg(test)]
+pub(crate) fn multiply_adds(f: impl FnOnce()) -> u64 {
+    let before = MULTIPLY_ADDS.get();
+    f();
+    MULTIPLY_ADDS.get() - before
 }
 
 #[derive(Clone, Copy)]

@@ -1057,6 +1057,39 @@ mod tests {
         assert!(generator(&gan) != g1, "phase 2 trains the generator");
     }
 
+    /// Each phase multiplies only what its gradients need, as PyTorch's `requires_grad=False`
+    /// and `detach` would have it (issue #27's hypotheses, counted): phase 1 predicts the fakes
+    /// (the generator's forward pass, no graph) and computes every weight gradient of the
+    /// discriminator but no gradient for the images; phase 2 computes the frozen discriminator's
+    /// input gradients and none of its weight gradients, and no gradient for the codings. A
+    /// layer's weight gradient and its input gradient each cost what its forward pass does.
+    #[test]
+    fn each_phase_multiplies_only_what_it_needs() {
+        use crate::engine::kernels::multiply_adds;
+        let device = Device::flex().autodiff();
+        let mut gan = DcganConfig::new().init(&device).unwrap();
+        let batch = 4;
+        let real = Matrix::filled(batch, 784, 0.5);
+        let codings = Noise::training(3).codings(batch, DCGAN_CODINGS);
+        let generator = match &gan.generator {
+            Generator::Plain(g) => g.clone(),
+            Generator::Style(_) => unreachable!(),
+        };
+        let forward_g = multiply_adds(|| drop(predict(&generator, &codings).unwrap()));
+        let forward_d = |rows: usize| multiply_adds(|| drop(predict(&gan.discriminator, &Matrix::filled(rows, 784, 0.5)).unwrap()));
+        let (forward_d_batch, forward_d_both) = (forward_d(batch), forward_d(2 * batch));
+        // The first layers: the discriminator's 5×5 convolution to 64 maps of 14×14, the
+        // generator's dense layer from the codings to 7·7·128 units.
+        let first_d = |rows: u64| 64 * 25 * 196 * rows;
+        let first_g = (batch * DCGAN_CODINGS * 7 * 7 * 128) as u64;
+        assert_eq!(forward_d_batch, forward_d_both / 2, "a forward pass costs the same per image");
+        let mut noise = Noise::training(1);
+        let phase_1 = multiply_adds(|| drop(gan.discriminator_phase(&real, &optimizer(), &mut noise).unwrap()));
+        assert_eq!(phase_1, forward_g + 3 * forward_d_both - first_d(2 * batch as u64), "phase 1: the fakes, then the discriminator's pass, its weight gradients and its input gradients but the images'");
+        let phase_2 = multiply_adds(|| drop(gan.generator_phase(batch, &optimizer(), &mut noise).unwrap()));
+        assert_eq!(phase_2, 3 * forward_g - first_g + 2 * forward_d_batch, "phase 2: both passes, the generator's gradients but the codings', the discriminator's input gradients only");
+    }
+
     /// Every switch of lesson 08 builds, and one iteration of each moves both networks: the
     /// generator draws other images and the discriminator scores the real ones otherwise.
     #[test]
