@@ -94,7 +94,7 @@ trait HostOp: Clone + std::fmt::Debug + Send + Sync + 'static {
 
     /// The gradients of the input, the weight and the bias from `dz`, the gradient of the output
     /// before its activation (in the output's layout); each computed only when `wanted`.
-    fn backward(&self, saved: &Self::Saved, dz: Vec<f32>, wanted: [bool; 3]) -> [Option<FlexTensor>; 3];
+    fn backward(&self, saved: &Self::Saved, dz: &[f32], wanted: [bool; 3]) -> [Option<FlexTensor>; 3];
 }
 
 /// The autodiff node of a [`HostOp`].
@@ -115,9 +115,19 @@ impl<O: HostOp> Backward<Flex, 3> for HostBackward<O> {
 
     fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
         let HostState { op, saved, y } = ops.state;
-        let dy = grads.consume::<Flex>(&ops.node);
-        let mut dz = host(&dy).into_owned();
-        kernels::activation_backward(&mut dz, &host(&y), op.activation());
+        let mut dy = grads.consume::<Flex>(&ops.node);
+        // dz = dy ⊙ activation′(y), in dy's own buffer when dy is f32, whole and not shared (the
+        // usual case: no copy), in a copy otherwise.
+        let whole = dy.dtype() == burn::tensor::DType::F32 && dy.as_slice::<f32>().is_some_and(|v| v.len() * 4 == dy.bytes().len());
+        let mut copy: Vec<f32>;
+        let dz: &mut [f32] = match dy.try_storage_mut::<f32>() {
+            Some(values) if whole => values,
+            _ => {
+                copy = host(&dy).into_owned();
+                &mut copy
+            }
+        };
+        kernels::activation_backward(dz, &host(&y), op.activation());
         let wanted = ops.parents.each_ref().map(Option::is_some);
         for (parent, gradient) in ops.parents.into_iter().zip(op.backward(&saved, dz, wanted)) {
             if let (Some(node), Some(gradient)) = (parent, gradient) {
@@ -226,11 +236,11 @@ impl HostOp for ConvSpec {
         (y, vec![g.batch, out_c, g.out_h, g.out_w], ConvSaved { col, w, g, out_c })
     }
 
-    fn backward(&self, s: &ConvSaved, dz: Vec<f32>, [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
+    fn backward(&self, s: &ConvSaved, dz: &[f32], [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
         let (g, (rows, cols)) = (s.g, (s.g.col_rows(), s.g.col_cols()));
         // Channel-major, like the forward product.
         let mut dzc = Scratch::for_overwrite(dz.len());
-        kernels::nchw_to_channel_major(&dz, g.batch, s.out_c, g.out_h * g.out_w, &mut dzc);
+        kernels::nchw_to_channel_major(dz, g.batch, s.out_c, g.out_h * g.out_w, &mut dzc);
         let db = want_b.then(|| flex(dzc.chunks(cols).map(|r| r.iter().sum()).collect(), vec![s.out_c]));
         let dw = want_w.then(|| {
             // dW = dz · colᵀ
@@ -346,7 +356,7 @@ impl HostOp for ConvTransposeSpec {
         (y, vec![g.batch, g.channels, oh, ow], TransposeSaved { xc, w, g, in_c })
     }
 
-    fn backward(&self, s: &TransposeSaved, dz: Vec<f32>, [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
+    fn backward(&self, s: &TransposeSaved, dz: &[f32], [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
         let (g, (oh, ow)) = (s.g, self.out);
         let db = want_b.then(|| {
             let mut db = vec![0.0f32; g.channels];
@@ -431,7 +441,7 @@ impl HostOp for DenseSpec {
         (y, vec![rows, units], DenseSaved { x, w, dims: (rows, inputs, units) })
     }
 
-    fn backward(&self, s: &DenseSaved, dz: Vec<f32>, [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
+    fn backward(&self, s: &DenseSaved, dz: &[f32], [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
         let (rows, inputs, units) = s.dims;
         let db = want_b.then(|| {
             let mut db = vec![0.0f32; units];
@@ -444,12 +454,12 @@ impl HostOp for DenseSpec {
         });
         let dw = want_w.then(|| {
             let mut dw = vec![0.0f32; inputs * units];
-            kernels::matmul(View::new(&host(&s.x), rows, inputs).t(), View::new(&dz, rows, units), &mut dw, false);
+            kernels::matmul(View::new(&host(&s.x), rows, inputs).t(), View::new(dz, rows, units), &mut dw, false);
             flex(dw, vec![inputs, units])
         });
         let dx = want_x.then(|| {
             let mut dx = vec![0.0f32; rows * inputs];
-            kernels::matmul(View::new(&dz, rows, units), View::new(&host(&s.w), inputs, units).t(), &mut dx, false);
+            kernels::matmul(View::new(dz, rows, units), View::new(&host(&s.w), inputs, units).t(), &mut dx, false);
             flex(dx, vec![rows, inputs])
         });
         [dx, dw, db]
