@@ -24,7 +24,7 @@ pub mod lessons;
 
 pub use engine::{autoencoder, checkpoint, config, device, error, kernel, layers, linalg, loss, mode, rng, sequential, summary, train};
 pub use figures::{diagram, plot};
-pub use lessons::{conv_ae, denoising_ae, embedding, gan, intro, linear_ae, mode_collapse, pretrained, stacked_ae, vae};
+pub use lessons::{conv_ae, denoising_ae, diffusion, embedding, gan, intro, linear_ae, mode_collapse, pretrained, stacked_ae, vae};
 
 pub use engine::device::{device, training_device};
 pub use engine::error::{CourseError, Result};

@@ -89,8 +89,8 @@ impl Dense {
         self.forward_with(x, Activation::Linear)
     }
 
-    /// `activation(x · W + b)`: one host operation on the CPU backend ([`crate::engine::fused`]), burn's
-    /// operations elsewhere (and for what [`Activation::host_split`] leaves out, softmax say).
+    /// `activation(x · W + b)`: one host operation on the CPU backend (`engine::fused`), burn's
+    /// operations elsewhere (and for what `Activation::host_split` leaves out, softmax say).
     pub fn forward_with(&self, x: Tensor<2>, activation: Activation) -> Tensor<2> {
         let weight = if self.gain == 1.0 { self.weight.val() } else { self.weight.val().mul_scalar(self.gain) };
         let (fused, after) = activation.host_split();
@@ -254,7 +254,7 @@ pub trait Direction: Clone + Copy + std::fmt::Debug + Default + Send + Sync + 's
     /// Keras's output side for an input of `side` pixels.
     fn output_side(side: usize, kernel: usize, stride: usize, padding: Padding) -> usize;
     /// The convolution, its bias and the host part of an activation as one host operation
-    /// ([`crate::engine::fused`]); `x` is non-empty and has the weights' input channels.
+    /// (`engine::fused`); `x` is non-empty and has the weights' input channels.
     fn host(conv: &Convolution<Self>, x: Tensor<4>, activation: Activation) -> Tensor<4>;
     /// The convolution plus bias with burn's operations.
     fn burn(conv: &Convolution<Self>, x: Tensor<4>) -> Tensor<4>;
@@ -382,7 +382,7 @@ impl<D: Direction> Convolution<D> {
     }
 
     /// The convolution, its bias and `activation`: one host operation on the CPU backend
-    /// ([`crate::engine::fused`]), burn's operations elsewhere, and for what the host operation
+    /// (`engine::fused`), burn's operations elsewhere, and for what the host operation
     /// does not take (an input of other channels, an empty input or output: burn's errors then
     /// speak).
     pub fn forward_with(&self, x: Tensor<4>, activation: Activation) -> Tensor<4> {

@@ -8,7 +8,7 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A model [`fit`] and [`train_step`] can train.
+/// A model [`fit`](crate::train::fit) and [`train_step`](crate::train::train_step) can train.
 pub trait TrainModel: Module {
     /// The number of features of one input sample (784 for Fashion-MNIST images).
     fn input_size(&self) -> usize;
@@ -23,7 +23,7 @@ pub trait TrainModel: Module {
     /// loss can be taken from the logits where Keras takes it (see [`crate::loss`]), with any loss
     /// terms the model adds (the variational autoencoder's latent loss, a sparsity penalty).
     /// Stochastic layers draw from `noise`, and are active only if `noise.is_training()`
-    /// ([`evaluate`] passes [`Noise::inference`]). The default: [`TrainModel::forward`], whole.
+    /// ([`evaluate`](crate::train::evaluate) passes [`Noise::inference`](crate::rng::Noise::inference)). The default: [`TrainModel::forward`], whole.
     fn forward_train(&self, x: Tensor<2>, noise: &mut Noise) -> TrainOutput {
         let _ = noise;
         TrainOutput::new(self.forward(x))

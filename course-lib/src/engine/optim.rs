@@ -114,8 +114,8 @@ impl OptimizerConfig {
 /// An optimizer with its state: what Keras's `compile(optimizer=...)` attaches to a model.
 ///
 /// The state (SGD's momentum, RMSprop's mean square, Adam's moments) is kept per parameter
-/// between [`train_step`]s and between [`fit`] calls: a second `fit` with the same
-/// [`FitConfig`] continues where the first stopped, as in Keras. Clones share the state (a
+/// between [`train_step`](crate::train::train_step)s and between [`fit`](crate::train::fit) calls: a second `fit` with the same
+/// [`FitConfig`](crate::train::FitConfig) continues where the first stopped, as in Keras. Clones share the state (a
 /// `FitConfig` cloned by `.with_epochs(...)` still trains with the same optimizer); the states
 /// of different models do not mix, because they are kept by parameter. [`Optimizer::reset`]
 /// starts afresh, as recompiling does in Keras.

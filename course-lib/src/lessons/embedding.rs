@@ -195,7 +195,7 @@ pub(crate) fn nearest_neighbours(x: &Matrix, k: usize, threads: usize) -> Vec<Ve
     out
 }
 
-/// See [`nearest_neighbours`]: the point count above which distances come from matrix products.
+/// See `nearest_neighbours`: the point count above which distances come from matrix products.
 pub const BLOCKED_KNN_MIN: usize = 10_000;
 /// Rows per matrix product of the blocked search (its scratch is `KNN_BLOCK × n` values).
 const KNN_BLOCK: usize = 256;

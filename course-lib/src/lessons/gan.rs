@@ -889,7 +889,7 @@ const DIVERGED_LOSS: f64 = 1e6;
 /// [`gan_iteration`]. After every epoch the generator draws `sample_codings`, and, with
 /// `config.checkpoint_dir`, the run is saved; a run whose checkpoints are there resumes after the
 /// last one (with the optimizers' states and the random generator's), ending as an
-/// uninterrupted run would. A loss that turns NaN, infinite or beyond [`DIVERGED_LOSS`] stops the
+/// uninterrupted run would. A loss that turns NaN, infinite or beyond 10⁶ stops the
 /// run with [`CourseError::Diverged`], the GAN left as it was after the last good iteration.
 pub fn train_gan(gan: &mut Gan, images: &Matrix, sample_codings: &Matrix, config: &GanFitConfig) -> Result<GanHistory> {
     train_gan_with(gan, images, sample_codings, config, |_, _| Ok(()))
