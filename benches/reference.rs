@@ -6,9 +6,10 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-/// The repository root.
+/// The repository root: as cargo names it at run time (the path compiled in can be another
+/// clone's, since clones share one build cache), or the compiled one for a binary run by hand.
 pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
 }
 
 /// A Python interpreter with the reference packages, installing them if needed; `None` (with a
