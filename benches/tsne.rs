@@ -30,9 +30,9 @@ fn main() -> Result<()> {
     println!("course-lib Barnes-Hut t-SNE: {:>7.2} s, trustworthiness {t_ours:.4}, KL {:.4}", ours.seconds, ours.kl_divergence);
 
     let path = std::env::temp_dir().join(format!("course-codings-{}.f32", std::process::id()));
-    let bytes: Vec<u8> = codings.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bytes: Vec<u8> = codings.data().iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&path, bytes).map_err(|e| CourseError::Io { path: path.clone(), source: e })?;
-    let args = [path.display().to_string(), codings.rows.to_string(), codings.cols.to_string()];
+    let args = [path.display().to_string(), codings.rows().to_string(), codings.cols().to_string()];
     let result = reference::run("sklearn_tsne.py", &args);
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(path.with_extension("f32.sklearn"));
@@ -74,9 +74,9 @@ fn large(ae: &stacked_ae::StackedAe, images: &Matrix) -> Result<()> {
     let t_ours = trustworthiness(&codings.head(SUBSAMPLE), &ours.points.head(SUBSAMPLE), 5)?;
     println!("course-lib Barnes-Hut t-SNE: {:>7.2} s, peak {peak:>5.0} MB, trustworthiness (first {SUBSAMPLE}) {t_ours:.4}", ours.seconds);
     let path = std::env::temp_dir().join(format!("course-codings-large-{}.f32", std::process::id()));
-    let bytes: Vec<u8> = codings.data.iter().flat_map(|v| v.to_le_bytes()).collect();
+    let bytes: Vec<u8> = codings.data().iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&path, bytes).map_err(|e| CourseError::Io { path: path.clone(), source: e })?;
-    let args = [path.display().to_string(), codings.rows.to_string(), codings.cols.to_string(), SUBSAMPLE.to_string()];
+    let args = [path.display().to_string(), codings.rows().to_string(), codings.cols().to_string(), SUBSAMPLE.to_string()];
     let result = reference::run("opentsne_tsne.py", &args);
     let _ = std::fs::remove_file(&path);
     match result.as_deref().map(|text| (reference::field(text, "seconds"), reference::field(text, "peak_mb"), reference::field(text, "trustworthiness"))) {
