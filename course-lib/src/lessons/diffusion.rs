@@ -115,23 +115,25 @@ impl Variances {
     /// √(1 − βₜ) · x + √βₜ · ε, with ε drawn from `rng`.
     pub fn step(&self, x: &Matrix, t: usize, rng: &mut Rng) -> Result<Matrix> {
         self.check_step(t, 1)?;
-        let (keep, add) = ((1.0 - self.betas[t]).sqrt() as f32, self.betas[t].sqrt() as f32);
-        let mut eps = vec![0.0f32; x.data.len()];
-        rng.fill_normal(&mut eps);
-        let data = x.data.iter().zip(&eps).map(|(&v, &e)| keep * v + add * e).collect();
-        Ok(Matrix { rows: x.rows, cols: x.cols, data })
+        Ok(mix(x, 1.0 - self.betas[t], rng).0)
     }
 
     /// The closed form: `x0` noised to step `t` in one draw, √ᾱₜ · x₀ + √(1 − ᾱₜ) · ε, and the
     /// noise ε it drew (what the denoiser learns to predict).
     pub fn noisy(&self, x0: &Matrix, t: usize, rng: &mut Rng) -> Result<(Matrix, Matrix)> {
         self.check_step(t, 0)?;
-        let (keep, add) = (self.alpha_bars[t].sqrt() as f32, (1.0 - self.alpha_bars[t]).sqrt() as f32);
-        let mut eps = vec![0.0f32; x0.data.len()];
-        rng.fill_normal(&mut eps);
-        let data = x0.data.iter().zip(&eps).map(|(&v, &e)| keep * v + add * e).collect();
-        Ok((Matrix { rows: x0.rows, cols: x0.cols, data }, Matrix { rows: x0.rows, cols: x0.cols, data: eps }))
+        Ok(mix(x0, self.alpha_bars[t], rng))
     }
+}
+
+/// √kept · x + √(1 − kept) · ε with ε ~ N(0, I) from `rng`, and ε: `x` keeping the share `kept` of
+/// its variance, the rest noise.
+fn mix(x: &Matrix, kept: f64, rng: &mut Rng) -> (Matrix, Matrix) {
+    let (keep, add) = (kept.sqrt() as f32, (1.0 - kept).sqrt() as f32);
+    let mut eps = vec![0.0f32; x.data.len()];
+    rng.fill_normal(&mut eps);
+    let data = x.data.iter().zip(&eps).map(|(&v, &e)| keep * v + add * e).collect();
+    (Matrix { rows: x.rows, cols: x.cols, data }, Matrix { rows: x.rows, cols: x.cols, data: eps })
 }
 
 #[cfg(test)]
