@@ -11,9 +11,9 @@
 //!   (`variance_schedule(T, s=0.008, max_beta=0.999)` with T = 4,000; its Figure 17–21 plots
 //!   βₜ and ᾱₜ), and the linear one of Ho et al. (β from 10⁻⁴ to 0.02 over T = 1,000), as a knob.
 //!
-//! The images are in [−1, 1], as the book scales them (`X * 2 - 1`). The denoiser (a small U-Net
-//! with a sinusoidal time encoding), its training and the DDPM and DDIM samplers are issue #28's
-//! remaining parts.
+//! The images are in [−1, 1], as the book scales them (`X * 2 - 1`). The time encoding the
+//! denoiser reads is here too ([`time_encoding`]); the denoiser itself (a small U-Net), its
+//! training and the DDPM and DDIM samplers are issue #28's remaining parts.
 
 use crate::data::Matrix;
 use crate::error::{CourseError, Result};
@@ -136,6 +136,27 @@ fn mix(x: &Matrix, kept: f64, rng: &mut Rng) -> (Matrix, Matrix) {
     (Matrix { rows: x.rows, cols: x.cols, data }, Matrix { rows: x.rows, cols: x.cols, data: eps })
 }
 
+/// The book's embedding size for the time step (`embed_size = 64`).
+pub const BOOK_TIME_EMBEDDING: usize = 64;
+
+/// The sinusoidal encoding of every step 0 to `steps` (Vaswani et al., NeurIPS 2017, which DDPM
+/// uses for the time): row t holds sin(t / 10000^(2k/d)) in column 2k and cos(t / 10000^(2k/d))
+/// in column 2k + 1, for k = 0 to d/2 − 1, d = `size` (the book's `TimeEncoding` layer). The
+/// denoiser reads the row of its step, so that one network serves every step.
+pub fn time_encoding(steps: usize, size: usize) -> Result<Matrix> {
+    if size == 0 || size % 2 == 1 {
+        return Err(CourseError::bad_config("size", format!("must be even and at least 2 (a sine and a cosine per frequency; the book's is {BOOK_TIME_EMBEDDING}), got {size}")));
+    }
+    let mut data = Vec::with_capacity((steps + 1) * size);
+    for t in 0..=steps {
+        for k in 0..size / 2 {
+            let angle = t as f64 / 10_000f64.powf((2 * k) as f64 / size as f64);
+            data.extend([angle.sin() as f32, angle.cos() as f32]);
+        }
+    }
+    Ok(Matrix { rows: steps + 1, cols: size, data })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,6 +190,21 @@ mod tests {
         assert!((v.betas[500] - (1e-4 + 499.0 * (0.02 - 1e-4) / 999.0)).abs() < 1e-15);
         // DDPM's ᾱ_T: about 4e-5 (Ho et al. chose T and β so that x_T is nearly pure noise).
         assert!(v.alpha_bars[1000] > 1e-5 && v.alpha_bars[1000] < 1e-4, "{}", v.alpha_bars[1000]);
+    }
+
+    /// The book's `TimeEncoding(T, 64)`: sines in the even columns, cosines in the odd ones, the
+    /// frequencies falling from 1 to 1/10000^(62/64).
+    #[test]
+    fn time_encoding_is_the_books() {
+        let e = time_encoding(BOOK_STEPS, BOOK_TIME_EMBEDDING).unwrap();
+        assert_eq!((e.rows, e.cols), (4001, 64));
+        let at = |t: usize, c: usize| e.data[t * 64 + c] as f64;
+        assert!((0..64).all(|c| at(0, c) == if c % 2 == 0 { 0.0 } else { 1.0 }), "step 0: sin 0 and cos 0");
+        assert!((at(1, 0) - 1f64.sin()).abs() < 1e-7 && (at(1, 1) - 1f64.cos()).abs() < 1e-7);
+        // Column 32 = 2·16: the frequency 1/10000^(32/64) = 1/100.
+        assert!((at(250, 32) - 2.5f64.sin()).abs() < 1e-6 && (at(250, 33) - 2.5f64.cos()).abs() < 1e-6);
+        assert!(time_encoding(10, 7).unwrap_err().to_string().contains("must be even"));
+        assert!(time_encoding(10, 0).is_err());
     }
 
     #[test]
