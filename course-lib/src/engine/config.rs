@@ -8,8 +8,8 @@
 //! types stay visible.
 
 /// Declares a configuration struct with documented fields and defaults, `new()` (all defaults),
-/// `Default`, and one `with_<field>` method per field ([`setters!`]) (named in the declaration,
-/// `field / with_field: Type = default,`, since stable Rust cannot build identifiers).
+/// `Default`, and one `with_<field>` method per field (made by [`setters!`], named in the
+/// declaration, `field / with_field: Type = default,`, since stable Rust cannot build identifiers).
 macro_rules! course_config {
     (
         $(#[$meta:meta])*
