@@ -8,22 +8,31 @@
 //! iterations of two phases), the model built and a warm-up run before the clock starts,
 //! validation excluded. A benchmark, not a test: it asserts nothing.
 //!
-//! These machines' speed drifts, and a reference timed while anything else runs reads slow, which
-//! makes every ratio look better than it is. So the benchmark is honest about the machine:
-//! - before it starts it waits (up to a minute) for the machine to be quiet, and refuses to run
-//!   on a busy one (`COURSE_BENCH_BUSY_OK=1` runs anyway and says so in the header);
-//! - it times each model in `COURSE_BENCH_ROUNDS` rounds (default 5; 3 for the slow conv_ae and
-//!   dcgan), the course and the references alternated (the course first in odd rounds, last in
-//!   even ones), and reports each side's median and each ratio's median over the rounds with its
-//!   spread (min–max of the per-round ratios);
-//! - during every run it compares the CPU time the whole machine spent with what this process
-//!   and its children (the references) spent: a row with a round in which something else used
-//!   more than a tenth of a core is marked `*`;
-//! - its header gives the date, the CPU model, the cores, the vector extensions and the load.
+//! These machines' speed drifts, and a side timed while anything else runs reads slow: a slowed
+//! reference makes every ratio look better than it is (issue #27). So the benchmark is honest
+//! about the machine:
+//! - Load check. Before it starts it polls the machine every 5 s for up to a minute until it is
+//!   quiet: a 1-minute load average of at most 0.5, or 15 s in which `/proc/stat` shows other
+//!   programs using under a tenth of a core (the load average lags a build that has just ended
+//!   by minutes). A machine that stays busy is refused (exit code 1); `COURSE_BENCH_BUSY_OK=1`
+//!   times it anyway and says so in the header.
+//! - Rounds. Each model is timed in `COURSE_BENCH_ROUNDS` rounds (default 5; 3 for the slow
+//!   conv_ae and dcgan), the course and the references alternated within a round, the course
+//!   first in odd rounds and last in even ones, so that a drift of the machine's speed falls on
+//!   both sides. Every round's seconds per epoch are printed.
+//! - Medians and spread. The table gives each side's median over the rounds and, for each ratio
+//!   course / reference, the median of the per-round ratios with their min-max spread.
+//! - Busy check. Around the timed part of every run (the course's here; a reference's between the
+//!   `timing` line its script prints as its clock starts and its result line) it compares the
+//!   CPU time the whole machine spent (`/proc/stat`) with what this process and the running
+//!   reference spent (`/proc/<pid>/stat`, children included). A figure during which other
+//!   programs used more than a tenth of a core is marked `*`, and so is its row in the table.
+//! - Its header gives the date (UTC), the CPU model, the cores, the vector extensions, the load
+//!   average at the start and the peak GFLOP/s of a 1024³ matrix product.
 //!
 //! `COURSE_BENCH_MODELS=conv_ae,vae` times only those; `COURSE_REFERENCE_PYTHON=/nonexistent`
-//! skips the references. Adding a model is one entry in `models()`, and one function in each
-//! reference script.
+//! skips the references (the table has the course's column only). Adding a model is one entry in
+//! `models()`, and one function in each reference script.
 
 use course_lib::data::{Matrix, generate_3d_data, load_fashion_mnist};
 use course_lib::device::{available_backends, device_named};
@@ -172,40 +181,6 @@ fn peak_flops(device: &Device) -> f64 {
         .fold(0.0, f64::max)
 }
 
-/// Samples per second of `model` on `device`: the model built, a warm-up, then the timed steps.
-fn samples_per_second(model: &Model, images: &Matrix, device: &Device) -> Result<f64> {
-    let steps = (STEPS / model.steps_divisor).max(10);
-    let data = if model.name == "linear_ae" { generate_3d_data(steps * model.batch, 0.1, 0.3, 0.1, 4) } else { images.head(steps * model.batch) };
-    let warmup = if model.name == "linear_ae" { data.head(WARMUP * model.batch) } else { images.head((WARMUP / model.steps_divisor).max(2) * model.batch) };
-    let mut run = (model.build)(device)?;
-    run(&warmup)?;
-    let start = Instant::now();
-    run(&data)?;
-    Ok(data.rows() as f64 / start.elapsed().as_secs_f64())
-}
-
-/// The references, each a script under `scripts/` with its extra arguments; Keras 3, the slowest
-/// and only a third column, times the stacked autoencoder only.
-const REFERENCES: [(&str, &str, &[&str]); 3] = [
-    ("PyTorch", "torch_reference.py", &[]),
-    ("tf.keras 2", "keras_reference.py", &[]),
-    ("Keras 3", "keras_reference.py", &["--keras3"]),
-];
-
-/// Samples per second of the reference `script` for the model `name`, if it ran.
-fn reference_rate(script: &str, extra: &[&str], name: &str) -> Option<f64> {
-    let mut args = vec![STEPS.to_string(), WARMUP.to_string()];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    args.push(name.to_owned());
-    match reference::run(script, &args) {
-        Ok(text) => text.lines().find(|l| l.split_whitespace().nth(1) == Some(name)).and_then(|l| reference::field(l, "samples_per_second")),
-        Err(err) => {
-            println!("  {script} {name} failed: {}", err.lines().last().unwrap_or_default());
-            None
-        }
-    }
-}
-
 // ---------------------------------------------------------------------------------------------
 // The machine: what else is running
 // ---------------------------------------------------------------------------------------------
@@ -214,9 +189,16 @@ fn reference_rate(script: &str, extra: &[&str], name: &str) -> Option<f64> {
 const OTHERS_MAX: f64 = 0.1;
 /// The 1-minute load average at or below which the machine is quiet enough to start.
 const QUIET_LOAD: f64 = 0.5;
+/// How often, and for how long, the load check polls before it gives up on a busy machine.
+const POLL: Duration = Duration::from_secs(5);
+const POLLS: u32 = 12;
+/// How long other programs must stay under `OTHERS_MAX` for the machine to count as quiet when
+/// the load average has not caught up yet.
+const IDLE_FOR: Duration = Duration::from_secs(15);
 
-/// CPU time, in clock ticks, spent so far by the whole machine (busy, all CPUs) and by this
-/// process with the children it has waited for (the references).
+/// CPU time, in clock ticks, spent so far by the whole machine (busy, all CPUs) and by the work
+/// being measured: this process with the children it has waited for, plus the running reference
+/// script, if any, with its own children.
 #[derive(Clone, Copy)]
 struct CpuTimes {
     machine: u64,
@@ -224,25 +206,35 @@ struct CpuTimes {
     at: Instant,
 }
 
+/// utime + stime + cutime + cstime of a `/proc/<pid>/stat`: all of the process's threads, and the
+/// children it has waited for.
+fn process_ticks(stat: &str) -> Option<u64> {
+    // The 12th to 15th fields after the command's closing parenthesis (the command may hold
+    // spaces and parentheses itself).
+    let fields: Vec<u64> = stat.rsplit_once(')')?.1.split_whitespace().skip(11).take(4).filter_map(|v| v.parse().ok()).collect();
+    (fields.len() == 4).then(|| fields.iter().sum())
+}
+
 impl CpuTimes {
-    /// `None` where /proc cannot be read (not Linux): the checks are then skipped.
-    fn now() -> Option<CpuTimes> {
+    /// The times now, with the running reference `child`'s. `None` where /proc cannot be read
+    /// (not Linux): the checks are then skipped.
+    fn now(child: Option<u32>) -> Option<CpuTimes> {
         let stat = std::fs::read_to_string("/proc/stat").ok()?;
         // cpu user nice system idle iowait irq softirq steal: busy is all but idle and iowait
         // (steal included: time the hypervisor gave to another machine is not ours either).
         let cpu: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).take(8).filter_map(|v| v.parse().ok()).collect();
         let machine = cpu.iter().sum::<u64>() - cpu.get(3)? - cpu.get(4)?;
-        let own = std::fs::read_to_string("/proc/self/stat").ok()?;
-        // Fields after the command's closing parenthesis: utime, stime, cutime, cstime are the
-        // 12th to 15th.
-        let fields: Vec<u64> = own.rsplit_once(')')?.1.split_whitespace().skip(11).take(4).filter_map(|v| v.parse().ok()).collect();
-        Some(CpuTimes { machine, ours: fields.iter().sum(), at: Instant::now() })
+        let mut ours = process_ticks(&std::fs::read_to_string("/proc/self/stat").ok()?)?;
+        if let Some(pid) = child {
+            ours += process_ticks(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)?;
+        }
+        Some(CpuTimes { machine, ours, at: Instant::now() })
     }
 
     /// The cores' worth of CPU that other programs used since `earlier`.
     fn others_since(&self, earlier: &CpuTimes) -> f64 {
         // USER_HZ is 100 on every Linux the course runs on.
-        let ticks = (self.machine - earlier.machine).saturating_sub(self.ours - earlier.ours) as f64;
+        let ticks = (self.machine - earlier.machine).saturating_sub(self.ours.saturating_sub(earlier.ours)) as f64;
         ticks / 100.0 / self.at.duration_since(earlier.at).as_secs_f64().max(1e-3)
     }
 }
@@ -251,39 +243,39 @@ fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
-/// Waits up to a minute for a quiet machine: a load average of at most [`QUIET_LOAD`], or 15
-/// seconds in which other programs used less than [`OTHERS_MAX`] of a core (the load average
-/// lags a build that has just ended by minutes). What was seen, and whether it was quiet.
+/// The load check: polls every `POLL` for up to `POLLS` polls until the machine is quiet, a load
+/// average of at most `QUIET_LOAD` or `IDLE_FOR` in which other programs used less than
+/// `OTHERS_MAX` of a core. What was seen, and whether it was quiet.
 fn wait_for_quiet() -> (String, bool) {
     let mut idle_since: Option<CpuTimes> = None;
-    let mut last = CpuTimes::now();
-    for poll in 0..=12 {
+    let mut last = CpuTimes::now(None);
+    for poll in 0..=POLLS {
         let load = load_average().unwrap_or(0.0);
-        let now = CpuTimes::now();
+        let now = CpuTimes::now(None);
+        // Other programs' use over the last interval (none measured yet at the first poll).
         let others = match (now, last) {
-            (Some(now), Some(last)) if poll > 0 => now.others_since(&last),
-            _ => 0.0,
+            (Some(now), Some(last)) if poll > 0 => Some(now.others_since(&last)),
+            _ => None,
         };
-        if poll > 0 && others >= OTHERS_MAX {
-            idle_since = None;
-        } else if poll > 0 && idle_since.is_none() {
-            idle_since = last;
+        match others {
+            Some(o) if o >= OTHERS_MAX => idle_since = None,
+            Some(_) if idle_since.is_none() => idle_since = last,
+            _ => {}
         }
         let idle_for = match (now, idle_since) {
             (Some(now), Some(since)) => now.at.duration_since(since.at),
             _ => Duration::ZERO,
         };
-        if load <= QUIET_LOAD || idle_for >= Duration::from_secs(15) {
-            return (format!("quiet (load average {load:.2}, others {others:.2} cores)"), true);
+        let others = others.map_or(String::new(), |o| format!(", others {o:.2} cores over the last {} s", POLL.as_secs()));
+        if load <= QUIET_LOAD || idle_for >= IDLE_FOR {
+            return (format!("quiet (load average {load:.2}{others})"), true);
         }
-        if poll == 12 {
-            return (format!("busy (load average {load:.2}, others {others:.2} cores after a minute)"), false);
+        if poll == POLLS {
+            return (format!("busy for {} s (load average {load:.2}{others})", (POLL * POLLS).as_secs()), false);
         }
-        if poll == 0 {
-            println!("waiting for a quiet machine (load average {load:.2}) ...");
-        }
+        println!("waiting for a quiet machine: load average {load:.2}{others} ...");
         last = now;
-        std::thread::sleep(Duration::from_secs(5));
+        std::thread::sleep(POLL);
     }
     unreachable!("the loop returns at its last poll")
 }
@@ -306,6 +298,80 @@ fn utc_now() -> String {
 }
 
 // ---------------------------------------------------------------------------------------------
+// One timed run, of the course or of a reference
+// ---------------------------------------------------------------------------------------------
+
+/// What one run measured: samples per second, and the cores' worth of CPU other programs used
+/// while its clock ran (`None` where /proc could not tell).
+struct Timed {
+    per_second: f64,
+    others: Option<f64>,
+}
+
+/// Times `model` in the course on `device`: the model built and a warm-up, then the timed steps,
+/// the machine's CPU times taken around exactly those.
+fn course_run(model: &Model, images: &Matrix, device: &Device) -> Result<Timed> {
+    let steps = (STEPS / model.steps_divisor).max(10);
+    let data = if model.name == "linear_ae" { generate_3d_data(steps * model.batch, 0.1, 0.3, 0.1, 4) } else { images.head(steps * model.batch) };
+    let warmup = if model.name == "linear_ae" { data.head(WARMUP * model.batch) } else { images.head((WARMUP / model.steps_divisor).max(2) * model.batch) };
+    let mut run = (model.build)(device)?;
+    run(&warmup)?;
+    let before = CpuTimes::now(None);
+    let start = Instant::now();
+    run(&data)?;
+    let per_second = data.rows() as f64 / start.elapsed().as_secs_f64();
+    let others = before.zip(CpuTimes::now(None)).map(|(before, after)| after.others_since(&before));
+    Ok(Timed { per_second, others })
+}
+
+/// A reference: a script under `scripts/` with its extra arguments, and the one model it times
+/// if it times only one.
+struct Reference {
+    label: &'static str,
+    script: &'static str,
+    extra: &'static [&'static str],
+    only: Option<&'static str>,
+}
+
+/// Keras 3, the slowest and only a third column, times the stacked autoencoder only.
+const REFERENCES: [Reference; 3] = [
+    Reference { label: "PyTorch", script: "torch_reference.py", extra: &[], only: None },
+    Reference { label: "tf.keras 2", script: "keras_reference.py", extra: &[], only: None },
+    Reference { label: "Keras 3", script: "keras_reference.py", extra: &["--keras3"], only: Some("stacked_ae") },
+];
+
+/// Times `model` in `reference`, if it runs. The script times itself; the machine's CPU times are
+/// taken (with the script's own, as it runs) when it prints `<label> <model> timing` just before
+/// its clock starts and when it prints its result, so that the busy check covers the same steps
+/// as its clock, not its start-up (importing TensorFlow takes several times as long as the
+/// stacked AE's timed steps).
+fn reference_run(reference: &Reference, model: &Model) -> Option<Timed> {
+    let mut args = vec![STEPS.to_string(), WARMUP.to_string()];
+    args.extend(reference.extra.iter().map(|a| a.to_string()));
+    args.push(model.name.to_owned());
+    let mut before = None;
+    let mut timed = None;
+    let result = reference::run(reference.script, &args, |pid, line| {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        if words.get(1) != Some(&model.name) {
+            return;
+        }
+        if words.get(2) == Some(&"timing") {
+            before = CpuTimes::now(Some(pid));
+        } else if let Some(per_second) = reference::field(line, "samples_per_second") {
+            let others = before.zip(CpuTimes::now(Some(pid))).map(|(before, after)| after.others_since(&before));
+            timed = Some(Timed { per_second, others });
+        }
+    });
+    match result {
+        Ok(_) if timed.is_none() => println!("  {} {}: no result printed", reference.script, model.name),
+        Ok(_) => {}
+        Err(err) => println!("  {} {} failed: {}", reference.script, model.name, err.lines().last().unwrap_or_default()),
+    }
+    timed
+}
+
+// ---------------------------------------------------------------------------------------------
 // Rounds and their statistics
 // ---------------------------------------------------------------------------------------------
 
@@ -316,11 +382,12 @@ fn rounds(model: &Model) -> usize {
 }
 
 /// One side of a comparison (the course or a reference): its seconds per epoch in each round
-/// (`None` where it did not run), and whether anything else ran during any of its rounds.
+/// (`None` where it did not run, so that round `i` is entry `i` on every side), and the most CPU
+/// other programs used during one of its runs.
 #[derive(Default)]
 struct Side {
     seconds: Vec<Option<f64>>,
-    disturbed: bool,
+    busiest: f64,
 }
 
 fn median(mut values: Vec<f64>) -> Option<f64> {
@@ -334,6 +401,21 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
 }
 
 impl Side {
+    fn record(&mut self, run: Option<Timed>) {
+        let others = run.as_ref().and_then(|r| r.others).unwrap_or(0.0);
+        self.busiest = self.busiest.max(others);
+        self.seconds.push(run.map(|r| EPOCH / r.per_second));
+    }
+
+    /// A run failed: later rounds skip this side (it would fail again, and print so again).
+    fn failed(&self) -> bool {
+        self.seconds.contains(&None)
+    }
+
+    fn disturbed(&self) -> bool {
+        self.busiest >= OTHERS_MAX
+    }
+
     fn median(&self) -> Option<f64> {
         median(self.seconds.iter().flatten().copied().collect())
     }
@@ -346,17 +428,6 @@ impl Side {
     }
 }
 
-/// Times `run` (seconds per epoch from its samples per second), noting into `side` whether other
-/// programs used the CPUs meanwhile.
-fn timed(side: &mut Side, run: impl FnOnce() -> Option<f64>) {
-    let before = CpuTimes::now();
-    let rate = run();
-    if let (Some(before), Some(after)) = (before, CpuTimes::now()) {
-        side.disturbed |= after.others_since(&before) >= OTHERS_MAX;
-    }
-    side.seconds.push(rate.map(|r| EPOCH / r));
-}
-
 fn main() -> Result<()> {
     let only: Vec<String> = std::env::var("COURSE_BENCH_MODELS").map(|v| v.split(',').map(str::to_owned).collect()).unwrap_or_default();
     let chosen: Vec<Model> = models().into_iter().filter(|m| only.is_empty() || only.iter().any(|o| o == m.name)).collect();
@@ -364,80 +435,110 @@ fn main() -> Result<()> {
     let busy_ok = std::env::var("COURSE_BENCH_BUSY_OK").is_ok_and(|v| v == "1");
     println!("train_speed, {}", utc_now());
     println!("CPU: {}", cpu_line());
-    println!("machine at start: {machine}{}", if quiet { "" } else { "; COURSE_BENCH_BUSY_OK=1: timing anyway, every figure below reads slow" });
+    println!("machine at start: {machine}{}", if quiet || !busy_ok { "" } else { "; COURSE_BENCH_BUSY_OK=1: timing anyway, the figures below may read slow" });
     if !quiet && !busy_ok {
         println!("Refusing to time a busy machine: a reference slowed by other work makes every ratio look better than it is. Stop what else runs (builds, notebooks), or set COURSE_BENCH_BUSY_OK=1.");
         std::process::exit(1);
     }
+    // Resolved once, before any timing (a first use installs the reference environment).
+    let references: &[Reference] = if reference::python().is_some() { &REFERENCES } else { &[] };
     let fashion = load_fashion_mnist()?;
     let images = fashion.train.x;
     // Backends other than the CPU's (wgpu, cuda when built in): the course's figures only.
     for backend in available_backends().into_iter().filter(|b| *b != "flex") {
-        let device = device_named(backend)?;
+        let device = device_named(backend)?.autodiff();
         println!("course, backend {backend}:");
         for model in &chosen {
-            let per_second = samples_per_second(model, &images, &device.clone().autodiff())?;
-            println!("  {:<14} batch {:>3}: {:>7.2} s per 55,000-image epoch", model.name, model.batch, EPOCH / per_second);
+            let run = course_run(model, &images, &device)?;
+            println!("  {:<14} batch {:>3}: {:>7.2} s per 55,000-image epoch", model.name, model.batch, EPOCH / run.per_second);
         }
     }
     let device = device_named("flex")?;
     let peak = peak_flops(&device);
     println!("course on the CPU (flex): peak (1024³ matmul) {:.1} GFLOP/s", peak / 1e9);
-    let mut rows: Vec<(&Model, Side, Vec<Side>)> = Vec::new();
+    let device = device.autodiff();
+    // Every side's rounds: `sides[0]` is the course, `sides[1 + i]` is `references[i]`.
+    let mut rows: Vec<(&Model, Vec<Side>)> = Vec::new();
     for model in &chosen {
-        let mut course = Side::default();
-        let mut theirs: Vec<Side> = REFERENCES.iter().map(|_| Side::default()).collect();
+        let mut sides: Vec<Side> = (0..=references.len()).map(|_| Side::default()).collect();
         let n = rounds(model);
         for round in 1..=n {
-            let course_first = round % 2 == 1;
-            if course_first {
-                timed(&mut course, || samples_per_second(model, &images, &device.clone().autodiff()).ok());
+            // The course first in odd rounds, last in even ones.
+            let mut order: Vec<usize> = (0..sides.len()).collect();
+            if round % 2 == 0 {
+                order.rotate_left(1);
             }
-            for ((label, script, extra), side) in REFERENCES.iter().zip(theirs.iter_mut()) {
-                if *label == "Keras 3" && model.name != "stacked_ae" {
-                    continue;
-                }
-                timed(side, || reference_rate(script, extra, model.name));
+            // Each run's figure, in the order they ran; `*` where other programs disturbed it.
+            let mut figures = Vec::new();
+            for i in order {
+                let run = match i {
+                    0 => Some(course_run(model, &images, &device)?),
+                    _ if references[i - 1].only.is_some_and(|m| m != model.name) => continue,
+                    _ if sides[i].failed() => None,
+                    _ => reference_run(&references[i - 1], model),
+                };
+                let label = if i == 0 { "course" } else { references[i - 1].label };
+                figures.push(match &run {
+                    Some(r) => format!("{label} {:.2}{}", EPOCH / r.per_second, if r.others.is_some_and(|o| o >= OTHERS_MAX) { "*" } else { "" }),
+                    None => format!("{label} -"),
+                });
+                sides[i].record(run);
             }
-            if !course_first {
-                timed(&mut course, || samples_per_second(model, &images, &device.clone().autodiff()).ok());
-            }
+            println!("  {:<14} round {round}/{n}: {} s per epoch", model.name, figures.join(", "));
         }
-        let ours = course.median().unwrap_or(f64::NAN);
+        let ours = sides[0].median().unwrap_or(f64::NAN);
         let flops = 2.0 * model.step_macs * EPOCH / ours;
+        let busiest = sides.iter().map(|s| s.busiest).fold(0.0, f64::max);
         println!(
-            "  {:<14} batch {:>3}: median of {n} rounds {ours:>7.2} s per epoch, {:>5.1} GFLOP/s = {:>4.1}% of peak; {}",
+            "  {:<14} batch {:>3}: median {ours:.2} s per epoch, {:.1} GFLOP/s = {:.1}% of peak; other programs used at most {busiest:.2} cores during a timed run",
             model.name,
             model.batch,
             flops / 1e9,
-            100.0 * flops / peak,
-            REFERENCES.iter().zip(&theirs).filter_map(|((label, ..), side)| side.median().map(|s| format!("{label} {s:.2} s"))).collect::<Vec<_>>().join(", ")
+            100.0 * flops / peak
         );
-        rows.push((model, course, theirs));
+        rows.push((model, sides));
     }
-    println!("\nseconds per 55,000-image epoch, medians over the rounds; ratio = course / reference, the median of the rounds' ratios (min-max); goal against PyTorch:");
+    table(&rows, references);
+    Ok(())
+}
+
+/// The summary: seconds per epoch (medians over the rounds), each ratio's median and spread, and
+/// the goal against PyTorch; a row in which other programs disturbed a run is marked `*`.
+fn table(rows: &[(&Model, Vec<Side>)], references: &[Reference]) {
+    if references.is_empty() {
+        println!("\nseconds per 55,000-image epoch, medians over the rounds (no reference ran):");
+    } else {
+        println!("\nseconds per 55,000-image epoch, medians over the rounds; ratio = course / reference, the median of the rounds' ratios (min-max); goal against PyTorch:");
+    }
     print!("  {:<14} {:>8}", "model", "course");
-    for (label, ..) in REFERENCES {
-        print!(" {label:>11} {:>21}", "ratio");
+    for reference in references {
+        print!(" {:>11} {:>21}", reference.label, "ratio");
     }
-    println!(" {:>5} {:>4}", "goal", "met");
-    let mut any_disturbed = false;
-    for (model, course, theirs) in rows {
-        let disturbed = course.disturbed || theirs.iter().any(|s| s.disturbed);
-        any_disturbed |= disturbed;
-        let name = format!("{}{}", model.name, if disturbed { " *" } else { "" });
-        print!("  {name:<14} {:>8.2}", course.median().unwrap_or(f64::NAN));
-        for side in &theirs {
-            match (side.median(), side.ratio(&course)) {
+    println!("{}", if references.is_empty() { String::new() } else { format!(" {:>5} {:>4}", "goal", "met") });
+    let mut disturbed: Vec<String> = Vec::new();
+    for (model, sides) in rows {
+        let busiest = sides.iter().map(|s| s.busiest).fold(0.0, f64::max);
+        if sides.iter().any(Side::disturbed) {
+            disturbed.push(format!("{} {busiest:.2}", model.name));
+        }
+        let name = format!("{}{}", model.name, if sides.iter().any(Side::disturbed) { " *" } else { "" });
+        print!("  {name:<14} {:>8.2}", sides[0].median().unwrap_or(f64::NAN));
+        for side in &sides[1..] {
+            match (side.median(), side.ratio(&sides[0])) {
                 (Some(s), Some((r, lo, hi))) => print!(" {s:>11.2} {:>21}", format!("{r:.3} ({lo:.3}-{hi:.3})")),
                 _ => print!(" {:>11} {:>21}", "-", "-"),
             }
         }
-        let met = theirs[0].ratio(&course).map_or("-", |(r, ..)| if r <= model.goal { "yes" } else { "no" });
-        println!(" {:>5.1} {met:>4}", model.goal);
+        if let Some(pytorch) = sides.get(1) {
+            let met = pytorch.ratio(&sides[0]).map_or("-", |(r, ..)| if r <= model.goal { "yes" } else { "no" });
+            print!(" {:>5.1} {met:>4}", model.goal);
+        }
+        println!();
     }
-    if any_disturbed {
-        println!("  * busy: in at least one round of this row other programs used more than {OTHERS_MAX} of a core; its figures are suspect");
+    if !disturbed.is_empty() {
+        println!(
+            "  * busy: during at least one run of this row other programs used more than {OTHERS_MAX} of a core (the most, in cores: {}); its figures are suspect",
+            disturbed.join(", ")
+        );
     }
-    Ok(())
 }

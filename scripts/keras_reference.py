@@ -7,7 +7,8 @@ By default this is the Keras the book was written for: Keras 2, through `tf_kera
 TF_USE_LEGACY_KERAS=1. With `--keras3` it is today's `tensorflow.keras` (Keras 3).
 
 Usage: keras_reference.py STEPS WARMUP [--keras3] [MODEL ...]
-Prints one line per model: `<keras|keras3> <name> batch=<b> samples_per_second=<s>`.
+Prints one line per model: `<keras|keras3> <name> batch=<b> samples_per_second=<s>`, after a
+line `<keras|keras3> <name> timing` just before its clock starts.
 """
 import gzip
 import os
@@ -140,6 +141,8 @@ def time_fit(name, build, x, batch, steps, warmup):
     model = build()
     model.fit(x[: warmup * batch], x[: warmup * batch], batch_size=batch, epochs=1, verbose=0)
     data = x[: steps * batch]
+    # The benchmark notes the machine's CPU times at this line and at the result's.
+    print(f"{LABEL} {name} timing", flush=True)
     start = time.perf_counter()
     model.fit(data, data, batch_size=batch, epochs=1, verbose=0, shuffle=True)
     seconds = time.perf_counter() - start
@@ -207,6 +210,7 @@ def time_gan(name, x, steps, warmup):
     for i in range(warmup):
         iteration(x[i * batch:(i + 1) * batch])
     order = np.random.permutation(len(x))
+    print(f"{LABEL} {name} timing", flush=True)
     start = time.perf_counter()
     for i in range(steps):
         iteration(x[order[i * batch:(i + 1) * batch]])

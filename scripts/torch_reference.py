@@ -4,7 +4,8 @@ architecture with Keras's initialisation (Glorot uniform, zero biases), the same
 loop, batches of shuffled images, a warm-up first, validation excluded.
 
 Usage: torch_reference.py STEPS WARMUP [MODEL ...]
-Prints one line per model: `torch <name> batch=<b> samples_per_second=<s>`.
+Prints one line per model: `torch <name> batch=<b> samples_per_second=<s>`, after a line
+`torch <name> timing` just before its clock starts.
 """
 import gzip
 import os
@@ -214,6 +215,8 @@ def time_model(name, build, steps, warmup):
     order = torch.randperm(data.shape[0])
     for i in range(warmup):
         trainer.step(data[order[(i * batch) % (data.shape[0] - batch):][:batch]])
+    # The benchmark notes the machine's CPU times at this line and at the result's.
+    print(f"torch {name} timing", flush=True)
     start = time.perf_counter()
     done = 0
     while done < steps:
