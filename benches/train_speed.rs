@@ -12,10 +12,11 @@
 //! reference makes every ratio look better than it is (issue #27). So the benchmark is honest
 //! about the machine:
 //! - Load check. Before it starts it polls the machine every 5 s for up to a minute until it is
-//!   quiet: a 1-minute load average of at most 0.5, or 15 s in which `/proc/stat` shows other
-//!   programs using under a tenth of a core (the load average lags a build that has just ended
-//!   by minutes). A machine that stays busy is refused (exit code 1); `COURSE_BENCH_BUSY_OK=1`
-//!   times it anyway and says so in the header.
+//!   quiet: `/proc/stat` shows other programs using under a tenth of a core over the last
+//!   interval, and either the 1-minute load average is at most 0.5 or they have stayed under it
+//!   for 15 s (the load average lags a build that has just ended by minutes, and one that has
+//!   just started as much). A machine that stays busy is refused (exit code 1);
+//!   `COURSE_BENCH_BUSY_OK=1` times it anyway and says so in the header.
 //! - Rounds. Each model is timed in `COURSE_BENCH_ROUNDS` rounds (default 5; 3 for the slow
 //!   conv_ae and dcgan), the course and the references alternated within a round, the course
 //!   first in odd rounds and last in even ones, so that a drift of the machine's speed falls on
@@ -243,31 +244,31 @@ fn load_average() -> Option<f64> {
     std::fs::read_to_string("/proc/loadavg").ok()?.split_whitespace().next()?.parse().ok()
 }
 
-/// The load check: polls every `POLL` for up to `POLLS` polls until the machine is quiet, a load
-/// average of at most `QUIET_LOAD` or `IDLE_FOR` in which other programs used less than
-/// `OTHERS_MAX` of a core. What was seen, and whether it was quiet.
+/// The load check: polls every `POLL` for up to `POLLS` polls until the machine is quiet: other
+/// programs under `OTHERS_MAX` of a core over the last interval, and either a load average of at
+/// most `QUIET_LOAD` or `IDLE_FOR` of such intervals in a row (the load average lags a build that
+/// has just ended by minutes). The load average is never enough alone: it lags a job that has
+/// just started as much, and reads 0.1 with a core already busy. What was seen, and whether it
+/// was quiet.
 fn wait_for_quiet() -> (String, bool) {
     let mut idle_since: Option<CpuTimes> = None;
     let mut last = CpuTimes::now(None);
+    // So that the first poll has an interval to judge too.
+    std::thread::sleep(Duration::from_secs(1));
     for poll in 0..=POLLS {
         let load = load_average().unwrap_or(0.0);
         let now = CpuTimes::now(None);
-        // Other programs' use over the last interval (none measured yet at the first poll).
-        let others = match (now, last) {
-            (Some(now), Some(last)) if poll > 0 => Some(now.others_since(&last)),
-            _ => None,
-        };
-        match others {
-            Some(o) if o >= OTHERS_MAX => idle_since = None,
-            Some(_) if idle_since.is_none() => idle_since = last,
-            _ => {}
+        // Other programs' use over the last interval, and the interval.
+        let others = now.zip(last).map(|(now, last)| (now.others_since(&last), now.at.duration_since(last.at)));
+        let busy_now = others.is_some_and(|(o, _)| o >= OTHERS_MAX);
+        if busy_now {
+            idle_since = None;
+        } else if idle_since.is_none() {
+            idle_since = last;
         }
-        let idle_for = match (now, idle_since) {
-            (Some(now), Some(since)) => now.at.duration_since(since.at),
-            _ => Duration::ZERO,
-        };
-        let others = others.map_or(String::new(), |o| format!(", others {o:.2} cores over the last {} s", POLL.as_secs()));
-        if load <= QUIET_LOAD || idle_for >= IDLE_FOR {
+        let idle_for = now.zip(idle_since).map_or(Duration::ZERO, |(now, since)| now.at.duration_since(since.at));
+        let others = others.map_or(String::new(), |(o, over)| format!(", others {o:.2} cores over the last {:.0} s", over.as_secs_f64()));
+        if !busy_now && (load <= QUIET_LOAD || idle_for >= IDLE_FOR) {
             return (format!("quiet (load average {load:.2}{others})"), true);
         }
         if poll == POLLS {
