@@ -19,6 +19,7 @@ use course_lib::checkpoint::{checkpoint_description, checkpoint_path, load_check
 use course_lib::conv_ae::{self, ConvAeConfig};
 use course_lib::data::{DATA_DIR_ENV, Dataset, FashionMnist, Matrix, load_fashion_mnist, load_fashion_mnist_from, load_fashion_mnist_sample, load_picture, pictures_dir, sample_dir, toy_3d_data};
 use course_lib::denoising_ae::{self, Corruption, DenoisingAeConfig, SparseAeConfig, Sparsity};
+use course_lib::diffusion::{self, Diffusion, DiffusionConfig, Sampler, Schedule};
 use course_lib::embedding::{self, QualityTable, TsneConfig};
 use course_lib::gan::{self, DcganConfig, Gan, GanConfig, GanFitConfig, GanHistory, GanLoss, Generator, PixelRange};
 use course_lib::layers::{Activation, DenseStack, Padding};
@@ -1771,6 +1772,68 @@ fn the_catalogue_s_former_not_yet_checked_list_and_what_trying_the_lessons_as_a_
             let (drawn, scores) = gan_outputs(&gan, &codings, &images);
             assert!(drawn.data().iter().all(|v| v.is_finite()), "batch {batch}: the kept generator draws NaN");
             assert!(scores.iter().all(|p| (0.0..=1.0).contains(p)), "batch {batch}: the kept discriminator's scores {scores:?}");
+        }),
+    ]);
+}
+// ---------------------------------------------------------------------------------------------
+// Lesson 09: the diffusion model
+// ---------------------------------------------------------------------------------------------
+
+/// A small diffusion model (width 2, 50 steps): cheap to build, train a step and sample.
+fn small_diffusion() -> Diffusion {
+    DiffusionConfig::new().with_width(2).with_steps(50).init(&training_device()).unwrap()
+}
+
+/// A few noisy validation images at step 10, with their steps: what the diffusion "model
+/// unchanged" checks predict on.
+fn diffusion_probe() -> Matrix {
+    let x = sample().valid.x.head(2);
+    let mut rows = Vec::new();
+    for r in 0..2 {
+        rows.push(x.row(r).unwrap().iter().copied().chain([10.0]).collect::<Vec<f32>>());
+    }
+    Matrix::from_rows(&rows).unwrap()
+}
+
+#[test]
+fn diffusion() {
+    run_cases(&[
+        ("a_diffusion_model_of_width_0_or_odd_time_size_or_no_steps_is_refused", || {
+            let device = training_device();
+            bad_config(DiffusionConfig::new().with_width(0).init(&device), "width", &["at least 1", "the book's is 16"]);
+            bad_config(DiffusionConfig::new().with_time_embedding(63).init(&device), "size", &["must be even", "the book's is 64"]);
+            bad_config(DiffusionConfig::new().with_steps(0).init(&device), "steps", &["at least 1", "4000"]);
+            bad_config(DiffusionConfig::new().with_schedule(Schedule::Linear { beta_start: 0.5, beta_end: 0.1 }).init(&device), "beta_start", &["0 < beta_start ≤ beta_end < 1"]);
+        }),
+        ("fitting_a_diffusion_model_on_images_outside_zero_one_or_with_metrics_leaves_it", || {
+            let mut model = small_diffusion();
+            let probe = diffusion_probe();
+            let config = diffusion::fit_config().with_epochs(1).with_verbose(false);
+            let bytes = Matrix::filled(4, 784, 255.0);
+            bad_config(unchanged(&mut model, &probe, |m| m.fit(&bytes, None, &config)), "fit: images", &["pixels in [0, 1]", "scales them to [−1, 1] itself"]);
+            let good = sample().train.x.head(4);
+            bad_config(unchanged(&mut model, &probe, |m| m.fit(&good, Some(&bytes), &config)), "fit: validation", &["pixels in [0, 1]"]);
+            let metrics = config.clone().with_metrics(&[Metric::RoundedAccuracy]);
+            bad_config(unchanged(&mut model, &probe, |m| m.fit(&good, None, &metrics)), "metrics", &["leave the metrics out"]);
+            shape_error(unchanged(&mut model, &probe, |m| m.fit(&filled(4, 100), None, &config)), &["784 pixels", "4 × 100"]);
+            bad_config(unchanged(&mut model, &probe, |m| m.fit(&good, None, &config.clone().with_epochs(0))), "epochs", &["at least 1"]);
+        }),
+        ("sampling_with_a_bad_sampler_or_count_is_refused", || {
+            let model = small_diffusion();
+            bad_config(model.generate(4, Sampler::ddim(0), 1), "steps", &["from 1 to T = 50", "got 0"]);
+            bad_config(model.generate(4, Sampler::ddim(51), 1), "steps", &["from 1 to T = 50", "got 51"]);
+            bad_config(model.generate(4, Sampler::Ddim { steps: 10, eta: 2.0 }, 1), "eta", &["[0, 1]", "got 2"]);
+            bad_config(model.generate(4, Sampler::Ddim { steps: 10, eta: f64::NAN }, 1), "eta", &["[0, 1]"]);
+            bad_config(model.generate(0, Sampler::ddim(10), 1), "n", &["at least one image"]);
+            bad_config(model.reverse_process(2, Sampler::ddim(10), 1, 1), "frames", &["at least 2"]);
+        }),
+        ("predicting_noise_at_a_step_past_t_or_with_the_wrong_shape_is_refused", || {
+            let model = small_diffusion();
+            let x = sample().valid.x.head(2);
+            bad_config(model.predict_noise(&x, &[3, 51]), "t", &["from 0 to 50, got 51"]);
+            shape_error(model.predict_noise(&x, &[3]), &["one step per row", "2 × 784 and 1 steps"]);
+            shape_error(model.predict_noise(&filled(2, 10), &[3, 3]), &["784 pixels"]);
+            bad_config(model.evaluate(&Matrix::filled(2, 784, -1.0)), "evaluate: images", &["pixels in [0, 1]"]);
         }),
     ]);
 }

@@ -34,3 +34,5 @@ mod lesson06;
 mod lesson07;
 // Lesson 08: mode collapse, measured.
 mod lesson08;
+// Lesson 09: diffusion models.
+mod lesson09;

@@ -60,9 +60,10 @@ pub mod prelude {
     };
     pub use crate::gan::{DcganConfig, GanConfig};
     pub use crate::vae::VaeConfig;
+    pub use crate::diffusion::{DiffusionConfig, Sampler, Schedule};
     pub use crate::pretrained::{load_pretrained, pretrained_table};
     pub use crate::diagram::{autoencoder_diagram, gan_diagram, greedy_diagram, model_diagram, vae_diagram};
-    pub use crate::{checkpoint, conv_ae, denoising_ae, embedding, gan, intro, layers, linear_ae, mode_collapse, pretrained, stacked_ae, vae};
+    pub use crate::{checkpoint, conv_ae, denoising_ae, diffusion, embedding, gan, intro, layers, linear_ae, mode_collapse, pretrained, stacked_ae, vae};
     pub use crate::embedding::{QualityTable, TsneConfig};
     pub use burn::module::{Module, Param};
     pub use burn::tensor::{Device, Tensor};

@@ -33,6 +33,11 @@ pub enum Loss {
     /// down (fakes, for the critic) and −1 for those whose score should go up. The output is a
     /// score, not a probability (no activation).
     Wasserstein,
+    /// `tf.keras.losses.Huber()` (δ = 1): ½e² where the error |e| ≤ 1, |e| − ½ beyond, averaged
+    /// over every output. Squared for small errors, absolute for large ones, so that a few large
+    /// errors pull less than under MSE. The loss the book trains its diffusion model with
+    /// (lesson 09; the DDPM paper's is MSE).
+    Huber,
 }
 
 /// A metric reported next to the loss (Keras's `metrics=`).
@@ -96,6 +101,7 @@ impl Loss {
             Loss::BinaryCrossEntropy => "binary_crossentropy",
             Loss::SparseCategoricalCrossEntropy => "sparse_categorical_crossentropy",
             Loss::Wasserstein => "wasserstein",
+            Loss::Huber => "huber",
         }
     }
 
@@ -117,7 +123,7 @@ impl Loss {
         let mut sum = 0.0f64;
         let mut metric_sums = vec![0.0f64; metrics.len()];
         match (self, target) {
-            (Loss::Mse | Loss::BinaryCrossEntropy, BatchTarget::Values(y)) => {
+            (Loss::Mse | Loss::BinaryCrossEntropy | Loss::Huber, BatchTarget::Values(y)) => {
                 check_values(y.len(), z.len(), cols)?;
                 for metric in metrics {
                     metric.check_values_target()?;
@@ -139,6 +145,10 @@ impl Loss {
                         // The clipped part of the range passes no gradient, as in Keras.
                         let dz = if z == p { (p - y) / (p * (1.0 - p)) } else { 0.0 };
                         (-(y * p.ln() + (1.0 - y) * (1.0 - p).ln()), dz, z)
+                    }),
+                    (Loss::Huber, _) => sum_terms(z, y, &mut grad, scale, rounded, |z, y| {
+                        let e = z as f64 - y as f64;
+                        if e.abs() <= 1.0 { (0.5 * e * e, e, z as f64) } else { (e.abs() - 0.5, e.signum(), z as f64) }
                     }),
                     _ => sum_terms(z, y, &mut grad, scale, rounded, |z, y| {
                         let (z, y) = (z as f64, y as f64);
@@ -408,7 +418,8 @@ mod tests {
         let values = BatchTarget::Values(vec![0.0, 1.0, 0.7, 0.2, 0.5, 1.0]);
         let labels = BatchTarget::Labels(vec![2, 0]);
         let probabilities = [0.2f32, 0.5, 0.3, 0.6, 0.3, 0.1];
-        let cases: [(Loss, Activation, &[f32], &BatchTarget); 6] = [
+        let cases: [(Loss, Activation, &[f32], &BatchTarget); 7] = [
+            (Loss::Huber, Activation::Linear, &z, &values),
             (Loss::BinaryCrossEntropy, Activation::Sigmoid, &z, &values),
             (Loss::Mse, Activation::Sigmoid, &z, &values),
             (Loss::Mse, Activation::Linear, &z, &values),
@@ -422,6 +433,15 @@ mod tests {
                 assert!((*e as f64 - n).abs() < 1e-3, "{loss:?} after {activation:?}: {e} vs {n}");
             }
         }
+    }
+
+    /// Huber is half the squared error inside |e| ≤ 1 and |e| − ½ outside (Keras's values).
+    #[test]
+    fn huber_is_kerass() {
+        let z = [0.5f32, 3.0, -2.0, 0.0];
+        let y = BatchTarget::Values(vec![0.0; 4]);
+        let loss = Loss::Huber.batch(Activation::Linear, &z, 4, &y, &[], false).unwrap().value;
+        assert!((loss - (0.125 + 2.5 + 1.5 + 0.0) / 4.0).abs() < 1e-12, "{loss}");
     }
 
     #[test]

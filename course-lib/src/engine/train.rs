@@ -430,7 +430,7 @@ pub fn train_step<M: TrainModel>(model: &mut M, optimizer: &Optimizer, batch: Da
 }
 
 /// The history's series names for a run whose steps report `first`.
-fn history_names(first: &StepReport, loss: Loss, metrics: &[Metric], validation: bool) -> Vec<String> {
+pub(crate) fn history_names(first: &StepReport, loss: Loss, metrics: &[Metric], validation: bool) -> Vec<String> {
     let mut names = vec!["loss".to_owned()];
     if !first.terms.is_empty() {
         // The compiled loss alone, then each term: the parts that add up to `loss`.
@@ -446,7 +446,7 @@ fn history_names(first: &StepReport, loss: Loss, metrics: &[Metric], validation:
 }
 
 /// The report's values in the order of [`history_names`].
-fn report_row(report: &StepReport) -> Vec<f64> {
+pub(crate) fn report_row(report: &StepReport) -> Vec<f64> {
     let mut row = vec![report.loss];
     if !report.terms.is_empty() {
         let terms: f64 = report.terms.iter().map(|(_, v)| v).sum();
@@ -658,7 +658,7 @@ const EVALUATE_BATCH: usize = 32;
 /// on it: the KL sparsity loss is divided by the batch size, as in tf.keras), in inference mode.
 /// `fit` evaluates with its training batch size, as Keras's `validation_batch_size` does by
 /// default.
-fn evaluate_report<M: TrainModel>(model: &M, data: &Data, loss: Loss, metrics: &[Metric], batch_size: usize) -> Result<StepReport> {
+pub(crate) fn evaluate_report<M: TrainModel>(model: &M, data: &Data, loss: Loss, metrics: &[Metric], batch_size: usize) -> Result<StepReport> {
     let model = model.valid();
     let device = model_device(&model).without_autodiff();
     let mut noise = Noise::inference();
@@ -689,7 +689,7 @@ fn evaluate_report<M: TrainModel>(model: &M, data: &Data, loss: Loss, metrics: &
 
 /// Progress lines while an epoch runs. The Rust kernel forwards output line by line, so instead
 /// of a redrawn bar there is one short line every few seconds, then one line per epoch.
-struct Progress {
+pub(crate) struct Progress {
     epoch: usize,
     epochs: usize,
     batches: usize,
@@ -702,12 +702,12 @@ struct Progress {
 const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 
 impl Progress {
-    fn new(epoch: usize, epochs: usize, batches: usize, enabled: bool) -> Progress {
+    pub(crate) fn new(epoch: usize, epochs: usize, batches: usize, enabled: bool) -> Progress {
         let now = Instant::now();
         Progress { epoch, epochs, batches, enabled, start: now, last_print: now }
     }
 
-    fn batch_done(&mut self, done: usize, mean_loss: f64) {
+    pub(crate) fn batch_done(&mut self, done: usize, mean_loss: f64) {
         if !self.enabled || done == self.batches || self.last_print.elapsed() < PROGRESS_EVERY {
             return;
         }
@@ -726,7 +726,7 @@ impl Progress {
         self.last_print = Instant::now();
     }
 
-    fn epoch_done(&self, names: &[String], values: &[f64], seconds: f64) {
+    pub(crate) fn epoch_done(&self, names: &[String], values: &[f64], seconds: f64) {
         if !self.enabled {
             return;
         }

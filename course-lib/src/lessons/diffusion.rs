@@ -1,9 +1,8 @@
-//! Lesson 09 (the book's third edition, chapter 17, "Diffusion Models"): the forward process of a
-//! denoising diffusion model.
+//! Lesson 09 (the book's third edition, chapter 17, "Diffusion Models"): a denoising diffusion
+//! probabilistic model (DDPM, Ho et al., NeurIPS 2020) on Fashion-MNIST, as the book builds it.
 //!
-//! This first part is the process the model learns to reverse, and nothing it learns: the
-//! variance schedule, one step of noise, and the closed form that jumps to any step.
-//! - One step (Ho et al., NeurIPS 2020, eq. 2): q(xₜ | xₜ₋₁) = N(√(1 − βₜ) · xₜ₋₁, βₜ I).
+//! The forward process, which the model learns to reverse:
+//! - One step (Ho et al., eq. 2): q(xₜ | xₜ₋₁) = N(√(1 − βₜ) · xₜ₋₁, βₜ I).
 //! - Any step at once, with αₜ = 1 − βₜ and ᾱₜ = α₁ ⋯ αₜ (their eq. 4):
 //!   q(xₜ | x₀) = N(√ᾱₜ · x₀, (1 − ᾱₜ) I), so xₜ = √ᾱₜ · x₀ + √(1 − ᾱₜ) · ε with ε ~ N(0, I).
 //!   Training uses it to make a noisy image of any step in one draw.
@@ -11,13 +10,27 @@
 //!   (`variance_schedule(T, s=0.008, max_beta=0.999)` with T = 4,000; its Figure 17–21 plots
 //!   βₜ and ᾱₜ), and the linear one of Ho et al. (β from 10⁻⁴ to 0.02 over T = 1,000), as a knob.
 //!
-//! The images are in [−1, 1], as the book scales them (`X * 2 - 1`). The time encoding the
-//! denoiser reads is here too ([`time_encoding`]); the denoiser itself (a small U-Net), its
-//! training and the DDPM and DDIM samplers are issue #28's remaining parts.
+//! The model ([`Diffusion`], built by [`DiffusionConfig`]): the book's small U-Net, which reads a
+//! noisy image and the sinusoidal encoding of its step ([`time_encoding`]) and predicts the noise
+//! ε, trained on fresh noise every batch ([`Diffusion::fit`], the book's `prepare_batch`) with the
+//! Huber loss. Sampling ([`Diffusion::generate`], [`Diffusion::reverse_process`]) runs the reverse
+//! process from pure noise, by DDPM's every step or by DDIM's few ([`Sampler`]).
+//!
+//! The images are in [−1, 1], as the book scales them (`X * 2 - 1`); the samples are shown back in
+//! [0, 1].
 
-use crate::data::Matrix;
+use crate::checkpoint::Description;
+use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, Matrix};
 use crate::error::{CourseError, Result};
-use crate::rng::Rng;
+use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Padding, batch_norm};
+use crate::rng::{Noise, Rng, shuffled_batches};
+use crate::summary::{ModelSummary, Summary};
+use crate::train::{Data, FitConfig, History, Loss, OptimizerConfig, TrainModel, predict, train_step};
+use crate::engine::train::{Progress, evaluate_report, history_names, report_row};
+use burn::module::{Module, Param};
+use burn::nn::BatchNorm;
+use burn::tensor::ops::{ConvOptions, MaxPoolOptions, PadMode};
+use burn::tensor::{Device, Tensor, TensorData};
 
 /// How the noise variance βₜ grows over the steps.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -155,6 +168,628 @@ pub fn time_encoding(steps: usize, size: usize) -> Result<Matrix> {
         }
     }
     Ok(Matrix { rows: steps + 1, cols: size, data })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The denoiser: the book's small U-Net.
+
+/// The book's `model.compile(loss=tf.keras.losses.Huber(), optimizer="nadam")` and
+/// `fit(..., epochs=100)` with its batches of 32. burn has no Nadam (Adam with Nesterov momentum):
+/// the course uses Adam with Keras's defaults, whose step differs from Nadam's only in the
+/// look-ahead of the momentum.
+pub const EPOCHS: usize = 100;
+/// The book's `prepare_dataset(X_train, batch_size=32)`.
+pub const BATCH_SIZE: usize = 32;
+
+/// The book's training setup: the Huber loss on the predicted noise, Adam (for Nadam), batch 32,
+/// 100 epochs.
+pub fn fit_config() -> FitConfig {
+    FitConfig::new(OptimizerConfig::adam(0.001), Loss::Huber).with_epochs(EPOCHS).with_batch_size(BATCH_SIZE)
+}
+
+crate::config::course_config! {
+    /// The book's diffusion model (handson-ml3, chapter 17, `build_diffusion_model`): a U-Net that
+    /// reads a noisy image and its step t and predicts the noise, with the schedule it was
+    /// trained on.
+    pub struct DiffusionConfig {
+        /// T, the number of noise steps (the book's 4,000).
+        steps / with_steps: usize = BOOK_STEPS,
+        /// The variance schedule (the book's cosine one; [`Schedule::linear`] is DDPM's).
+        schedule / with_schedule: Schedule = Schedule::cosine(),
+        /// The channels of the first level; the levels below have 2×, 4× and 8× as many (the
+        /// book's 16: 16, 32, 64, 128). Each halving divides the work by about 4.
+        width / with_width: usize = 16,
+        /// The size of the time encoding (the book's `embed_size = 64`).
+        time_embedding / with_time_embedding: usize = BOOK_TIME_EMBEDDING,
+        /// Seeds the initial weights.
+        seed / with_seed: u64 = 42,
+    }
+}
+
+impl DiffusionConfig {
+    /// Builds the U-Net on `device`.
+    pub fn init(&self, device: &Device) -> Result<Diffusion> {
+        if self.width == 0 {
+            return Err(CourseError::bad_config("width", "must be at least 1 (the book's is 16)"));
+        }
+        self.schedule.variances(self.steps)?;
+        time_encoding(0, self.time_embedding)?;
+        let mut rng = Rng::new(self.seed);
+        let (w, e) = (self.width, self.time_embedding);
+        let conv = |inputs: usize, filters: usize, kernel: usize, stride: usize, rng: &mut Rng| {
+            Conv2d::new(inputs, filters, kernel, stride, Padding::Same, Activation::Linear, rng, device)
+        };
+        let stem = Conv2d::new(1, w, 3, 1, Padding::Valid, Activation::Linear, &mut rng, device);
+        let mut down = Vec::new();
+        let mut channels = w;
+        for dim in [2 * w, 4 * w, 8 * w] {
+            down.push(DownBlock {
+                conv1: SeparableConv2d::new(channels, dim, &mut rng, device),
+                norm1: batch_norm(dim, device),
+                conv2: SeparableConv2d::new(dim, dim, &mut rng, device),
+                norm2: batch_norm(dim, device),
+                skip: conv(channels, dim, 1, 2, &mut rng),
+                time: Dense::new(e, dim, Activation::Linear, &mut rng, device),
+            });
+            channels = dim;
+        }
+        let mut up = Vec::new();
+        for (dim, crossing) in [(4 * w, 8 * w), (2 * w, 4 * w), (w, 2 * w)] {
+            let transposed = |inputs: usize, rng: &mut Rng| ConvTranspose2d::new(inputs, dim, 3, 1, Padding::Same, Activation::Linear, rng, device);
+            up.push(UpBlock {
+                conv1: transposed(channels, &mut rng),
+                norm1: batch_norm(dim, device),
+                conv2: transposed(dim, &mut rng),
+                norm2: batch_norm(dim, device),
+                skip: conv(channels, dim, 1, 1, &mut rng),
+                time: Dense::new(e, dim, Activation::Linear, &mut rng, device),
+            });
+            // The cross skip from the down block of the same size is concatenated after it.
+            channels = dim + crossing;
+        }
+        Ok(Diffusion {
+            stem,
+            stem_norm: batch_norm(w, device),
+            stem_time: Dense::new(e, w, Activation::Linear, &mut rng, device),
+            down,
+            up,
+            head: conv(channels, 1, 3, 1, &mut rng),
+            schedule: self.schedule,
+            steps: self.steps,
+        })
+    }
+}
+
+/// Keras's `SeparableConv2D(filters, 3, padding="same")`: a 3×3 filter per input channel (the
+/// depthwise step, no bias), then a 1×1 convolution that mixes the channels (the pointwise step,
+/// with the bias): 9·c + c·f + f parameters instead of 9·c·f + f.
+#[derive(Module, Debug)]
+pub struct SeparableConv2d {
+    /// `[channels, 1, 3, 3]`: one 3×3 filter per channel.
+    pub depthwise: Param<Tensor<4>>,
+    /// The 1×1 convolution across channels, with the bias.
+    pub pointwise: Conv2d,
+}
+
+impl SeparableConv2d {
+    fn new(channels: usize, filters: usize, rng: &mut Rng, device: &Device) -> SeparableConv2d {
+        // Keras's Glorot-uniform for a depthwise kernel of shape (3, 3, c, 1): fan-in 9·c, fan-out 9.
+        let depthwise = crate::layers::glorot_uniform([channels, 1, 3, 3], 9 * channels, 9, rng, device);
+        SeparableConv2d { depthwise, pointwise: Conv2d::new(channels, filters, 1, 1, Padding::Same, Activation::Linear, rng, device) }
+    }
+
+    /// # Shapes
+    /// `[batch, channels, h, w]` → `[batch, filters, h, w]`
+    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+        let [_, channels, _, _] = x.dims();
+        let options = ConvOptions::new([1, 1], [1, 1], [1, 1], channels);
+        self.pointwise.forward(burn::tensor::module::conv2d(x, self.depthwise.val(), None, options))
+    }
+}
+
+/// One level of the U-Net's way down: two separable convolutions (each after a ReLU, each followed
+/// by batch normalisation), a max pooling that halves the side, a 1×1 strided convolution of the
+/// level's input added as a residual link, and the time added to every pixel.
+#[derive(Module, Debug)]
+pub struct DownBlock {
+    /// The first separable convolution.
+    pub conv1: SeparableConv2d,
+    /// Its normalisation.
+    pub norm1: BatchNorm,
+    /// The second separable convolution.
+    pub conv2: SeparableConv2d,
+    /// Its normalisation.
+    pub norm2: BatchNorm,
+    /// The residual link: the level's input, 1×1 convolution with stride 2.
+    pub skip: Conv2d,
+    /// The time encoding adapted to this level's channels.
+    pub time: Dense,
+}
+
+/// One level of the way up: two transposed convolutions (stride 1, each after a ReLU and followed
+/// by batch normalisation), an upsampling that doubles the side, the level's input upsampled and
+/// 1×1-convolved as a residual link, the time, and the cross skip from the way down concatenated.
+#[derive(Module, Debug)]
+pub struct UpBlock {
+    /// The first transposed convolution.
+    pub conv1: ConvTranspose2d,
+    /// Its normalisation.
+    pub norm1: BatchNorm,
+    /// The second transposed convolution.
+    pub conv2: ConvTranspose2d,
+    /// Its normalisation.
+    pub norm2: BatchNorm,
+    /// The residual link: the level's input, upsampled, then a 1×1 convolution.
+    pub skip: Conv2d,
+    /// The time encoding adapted to this level's channels.
+    pub time: Dense,
+}
+
+/// The diffusion model: the book's U-Net, with the schedule and the number of steps it was trained
+/// on (sampling must use the same). Its input is a noisy image and its step, its output the noise
+/// it predicts was added.
+///
+/// As a [`TrainModel`] it reads one row per sample: the 784 pixels of the noisy image (in [−1, 1]
+/// plus noise) followed by the step t (the book's two inputs `X_noisy` and `time`, side by side).
+#[derive(Module, Debug)]
+pub struct Diffusion {
+    /// `ZeroPadding2D(3)` then `Conv2D(width, 3)`: 28 → 34 → 32 pixels, so that the side halves
+    /// three times evenly (32, 16, 8, 4).
+    pub stem: Conv2d,
+    /// Its normalisation.
+    pub stem_norm: BatchNorm,
+    /// The time encoding adapted to the first level's channels.
+    pub stem_time: Dense,
+    /// The way down: 2×, 4×, 8× the width, at 32, 16, 8 pixels (pooled to 16, 8, 4).
+    pub down: Vec<DownBlock>,
+    /// The way up: 4×, 2×, 1× the width, upsampled to 8, 16, 32 pixels.
+    pub up: Vec<UpBlock>,
+    /// `Conv2D(1, 3, padding="same")`, whose 32×32 output is cropped to 28×28.
+    pub head: Conv2d,
+    /// The variance schedule.
+    #[module(skip)]
+    pub schedule: Schedule,
+    /// T.
+    #[module(skip)]
+    pub steps: usize,
+}
+
+/// Keras's `MaxPooling2D(3, strides=2, padding="same")`: TensorFlow pads the end of each side only.
+fn max_pool_same(x: Tensor<4>) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let pad = |side: usize| (0, ((side.div_ceil(2) - 1) * 2 + 3).saturating_sub(side));
+    let options = MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding_pairs([pad(h), pad(w)]);
+    burn::tensor::module::max_pool2d(x, options)
+}
+
+/// Keras's `UpSampling2D(2)`: every pixel repeated into a 2×2 block.
+fn upsample(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    x.reshape([b, c, h, 1, w, 1]).expand([b, c, h, 2, w, 2]).reshape([b, c, 2 * h, 2 * w])
+}
+
+/// `z` plus the level's adapted time encoding, the same on every pixel.
+fn add_time(z: Tensor<4>, time: &Dense, encoding: &Tensor<2>) -> Tensor<4> {
+    let [b, c, _, _] = z.dims();
+    z + time.forward(encoding.clone()).reshape([b, c, 1, 1])
+}
+
+/// The input row's size: the pixels, then the step.
+const INPUT_SIZE: usize = IMAGE_PIXELS + 1;
+
+impl Diffusion {
+    /// The first level's channels (the configuration's `width`).
+    pub fn width(&self) -> usize {
+        self.stem.dims().1
+    }
+
+    /// The size of the time encoding.
+    pub fn time_embedding(&self) -> usize {
+        self.stem_time.inputs()
+    }
+
+    /// βₜ, αₜ and ᾱₜ of the schedule the model was made for.
+    pub fn variances(&self) -> Variances {
+        self.schedule.variances(self.steps).expect("checked when the model was built")
+    }
+
+    /// The predicted noise of noisy images `x` at steps `time` (its rows: the time encoding of
+    /// each sample's step).
+    ///
+    /// # Shapes
+    /// `[batch, 1, 28, 28]`, `[batch, time_embedding]` → `[batch, 1, 28, 28]`
+    pub fn denoise(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
+        let relu = burn::tensor::activation::relu::<4>;
+        let z = x.pad((3, 3, 3, 3), PadMode::Constant(0.0));
+        let z = relu(self.stem_norm.forward(self.stem.forward(z)));
+        let mut z = add_time(z, &self.stem_time, &time);
+        let mut skip = z.clone();
+        let mut crossing = Vec::with_capacity(self.down.len());
+        for block in &self.down {
+            z = block.norm1.forward(block.conv1.forward(relu(z)));
+            z = block.norm2.forward(block.conv2.forward(relu(z)));
+            crossing.push(z.clone());
+            z = max_pool_same(z) + block.skip.forward(skip);
+            z = add_time(z, &block.time, &time);
+            skip = z.clone();
+        }
+        for block in &self.up {
+            z = block.norm1.forward(block.conv1.forward(relu(z)));
+            z = block.norm2.forward(block.conv2.forward(relu(z)));
+            z = upsample(z) + block.skip.forward(upsample(skip));
+            z = add_time(z, &block.time, &time);
+            z = Tensor::cat(vec![z, crossing.pop().expect("one crossing per level")], 1);
+            skip = z.clone();
+        }
+        let out = self.head.forward(z);
+        let [b, _, h, w] = out.dims();
+        out.slice([0..b, 0..1, 2..h - 2, 2..w - 2])
+    }
+
+    /// The time encodings of the steps in the last column of `x` (clamped to 0..=T: the column is
+    /// checked where a student can pass it, in [`Diffusion::predict_noise`]).
+    fn time_rows(&self, x: &Tensor<2>) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let steps = x.clone().slice([0..b, IMAGE_PIXELS..INPUT_SIZE]).into_data().try_into_vec_as::<f32>().unwrap_or_default();
+        let size = self.time_embedding();
+        let mut data = Vec::with_capacity(b * size);
+        for t in steps {
+            data.extend(time_encoding_row(t.round().clamp(0.0, self.steps as f32) as usize, size));
+        }
+        Tensor::from_data(TensorData::new(data, [b, size]), &x.device())
+    }
+
+    /// The predicted noise for noisy images (rows of 784 values) at the steps `t`, one per row.
+    pub fn predict_noise(&self, x_noisy: &Matrix, t: &[usize]) -> Result<Matrix> {
+        if x_noisy.cols != IMAGE_PIXELS || t.len() != x_noisy.rows {
+            return Err(CourseError::shape("predict_noise", format!("rows of {IMAGE_PIXELS} pixels and one step per row"), format!("{} × {} and {} steps", x_noisy.rows, x_noisy.cols, t.len())));
+        }
+        if let Some(&bad) = t.iter().find(|&&s| s > self.steps) {
+            return Err(CourseError::bad_config("t", format!("steps go from 0 to {}, got {bad}", self.steps)));
+        }
+        predict(self, &with_steps(x_noisy, t))
+    }
+}
+
+/// Row t of [`time_encoding`], computed alone.
+fn time_encoding_row(t: usize, size: usize) -> impl Iterator<Item = f32> {
+    (0..size / 2).flat_map(move |k| {
+        let angle = t as f64 / 10_000f64.powf((2 * k) as f64 / size as f64);
+        [angle.sin() as f32, angle.cos() as f32]
+    })
+}
+
+/// The model's input: each row of `x` followed by its step.
+fn with_steps(x: &Matrix, t: &[usize]) -> Matrix {
+    let mut data = Vec::with_capacity(x.rows * INPUT_SIZE);
+    for (row, &step) in x.data.chunks(x.cols.max(1)).zip(t) {
+        data.extend_from_slice(row);
+        data.push(step as f32);
+    }
+    Matrix { rows: x.rows, cols: INPUT_SIZE, data }
+}
+
+impl TrainModel for Diffusion {
+    fn input_size(&self) -> usize {
+        INPUT_SIZE
+    }
+
+    fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        let [b, _] = x.dims();
+        let time = self.time_rows(&x);
+        let images = x.slice([0..b, 0..IMAGE_PIXELS]).reshape([b, 1, IMAGE_SIDE, IMAGE_SIDE]);
+        self.denoise(images, time).reshape([b, IMAGE_PIXELS])
+    }
+
+    fn describe(&self) -> Description {
+        let schedule = match self.schedule {
+            Schedule::Cosine { s, max_beta } => format!("cosine(s={s},max_beta={max_beta})"),
+            Schedule::Linear { beta_start, beta_end } => format!("linear({beta_start},{beta_end})"),
+        };
+        Description::new(
+            "diffusion",
+            &[("width", self.width().to_string()), ("time_embedding", self.time_embedding().to_string()), ("steps", self.steps.to_string()), ("schedule", schedule)],
+        )
+    }
+}
+
+impl Summary for Diffusion {
+    fn summary(&self) -> ModelSummary {
+        let bn = |n: &BatchNorm| n.num_params();
+        let (w, e) = (self.width(), self.time_embedding());
+        let mut s = ModelSummary::new("diffusion_unet")
+            .layer("time_encoding", "TimeEncoding", &[e], 0)
+            .layer("zero_padding", "ZeroPadding2D", &[34, 34, 1], 0)
+            .layer("conv", "Conv2D", &[32, 32, w], self.stem.num_params())
+            .partly_trainable_layer("batch_norm", "BatchNormalization", &[32, 32, w], bn(&self.stem_norm), bn(&self.stem_norm) / 2)
+            .layer("time", "Dense", &[w], self.stem_time.num_params());
+        let mut side = 32;
+        for (i, b) in self.down.iter().enumerate() {
+            let dim = b.time.units();
+            let p = format!("down_{}", i + 1);
+            s = s
+                .layer(&format!("{p}/separable_conv_1"), "SeparableConv2D", &[side, side, dim], b.conv1.num_params())
+                .partly_trainable_layer(&format!("{p}/batch_norm_1"), "BatchNormalization", &[side, side, dim], bn(&b.norm1), bn(&b.norm1) / 2)
+                .layer(&format!("{p}/separable_conv_2"), "SeparableConv2D", &[side, side, dim], b.conv2.num_params())
+                .partly_trainable_layer(&format!("{p}/batch_norm_2"), "BatchNormalization", &[side, side, dim], bn(&b.norm2), bn(&b.norm2) / 2)
+                .layer(&format!("{p}/max_pool"), "MaxPooling2D", &[side / 2, side / 2, dim], 0)
+                .layer(&format!("{p}/skip"), "Conv2D", &[side / 2, side / 2, dim], b.skip.num_params())
+                .layer(&format!("{p}/time"), "Dense", &[dim], b.time.num_params());
+            side /= 2;
+        }
+        let mut crossing: Vec<usize> = self.down.iter().map(|b| b.time.units()).collect();
+        for (i, b) in self.up.iter().enumerate() {
+            let dim = b.time.units();
+            let p = format!("up_{}", i + 1);
+            let cross = crossing.pop().unwrap_or(0);
+            s = s
+                .layer(&format!("{p}/conv_transpose_1"), "Conv2DTranspose", &[side, side, dim], b.conv1.num_params())
+                .partly_trainable_layer(&format!("{p}/batch_norm_1"), "BatchNormalization", &[side, side, dim], bn(&b.norm1), bn(&b.norm1) / 2)
+                .layer(&format!("{p}/conv_transpose_2"), "Conv2DTranspose", &[side, side, dim], b.conv2.num_params())
+                .partly_trainable_layer(&format!("{p}/batch_norm_2"), "BatchNormalization", &[side, side, dim], bn(&b.norm2), bn(&b.norm2) / 2)
+                .layer(&format!("{p}/up_sampling"), "UpSampling2D", &[2 * side, 2 * side, dim], 0)
+                .layer(&format!("{p}/skip"), "Conv2D", &[2 * side, 2 * side, dim], b.skip.num_params())
+                .layer(&format!("{p}/time"), "Dense", &[dim], b.time.num_params())
+                .layer(&format!("{p}/concatenate"), "Concatenate", &[2 * side, 2 * side, dim + cross], 0);
+            side *= 2;
+        }
+        let _ = w;
+        s.layer("conv_out", "Conv2D", &[side, side, 1], self.head.num_params()).layer("crop", "Cropping2D", &[IMAGE_SIDE, IMAGE_SIDE, 1], 0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training: the book's `prepare_batch`, fresh for every batch.
+
+/// Images of Fashion-MNIST (in [0, 1]) scaled to [−1, 1], as the book's `X * 2 - 1`.
+fn to_signed(x: &Matrix) -> Matrix {
+    Matrix { rows: x.rows, cols: x.cols, data: x.data.iter().map(|&v| v * 2.0 - 1.0).collect() }
+}
+
+/// Samples in [−1, 1] back to images in [0, 1] (values beyond clipped), for display.
+fn to_images(x: &Matrix) -> Matrix {
+    Matrix { rows: x.rows, cols: x.cols, data: x.data.iter().map(|&v| ((v + 1.0) / 2.0).clamp(0.0, 1.0)).collect() }
+}
+
+impl Variances {
+    /// The book's `prepare_batch`: for each image (rows in [0, 1]) a step t drawn uniformly from
+    /// 1 to T, noise ε ~ N(0, I), and the image noised to step t in one draw. Returns the
+    /// model's inputs (the noisy pixels, then t) and its targets (ε).
+    pub fn prepare_batch(&self, images: &Matrix, rng: &mut Rng) -> Result<(Matrix, Matrix)> {
+        check_images(images, "prepare_batch")?;
+        let x0 = to_signed(images);
+        let mut steps = Vec::with_capacity(x0.rows);
+        let mut noisy = Vec::with_capacity(x0.data.len());
+        let mut eps = Vec::with_capacity(x0.data.len());
+        for row in x0.data.chunks(IMAGE_PIXELS) {
+            let t = 1 + rng.below(self.steps())?;
+            let (x, e) = mix(&Matrix { rows: 1, cols: IMAGE_PIXELS, data: row.to_vec() }, self.alpha_bars[t], rng);
+            steps.push(t);
+            noisy.extend(x.data);
+            eps.extend(e.data);
+        }
+        let noisy = Matrix { rows: x0.rows, cols: IMAGE_PIXELS, data: noisy };
+        Ok((with_steps(&noisy, &steps), Matrix { rows: x0.rows, cols: IMAGE_PIXELS, data: eps }))
+    }
+}
+
+/// Refuses anything but Fashion-MNIST-like images: rows of 784 finite values in [0, 1].
+fn check_images(images: &Matrix, what: &str) -> Result<()> {
+    images.check()?;
+    if images.cols != IMAGE_PIXELS || images.rows == 0 {
+        return Err(CourseError::shape(what, format!("at least one image of {IMAGE_PIXELS} pixels"), format!("{} × {}", images.rows, images.cols)));
+    }
+    if images.data.iter().any(|v| !(0.0..=1.0).contains(v)) {
+        return Err(CourseError::bad_config(what, "the images must have pixels in [0, 1], as load_fashion_mnist gives them: the model scales them to [−1, 1] itself"));
+    }
+    Ok(())
+}
+
+impl Diffusion {
+    /// Trains the denoiser as the book does: every batch of images gets fresh steps and fresh
+    /// noise ([`Variances::prepare_batch`]), and the model learns to predict the noise
+    /// ([`train_step`] with `config`'s loss, the Huber loss in [`fit_config`]). The validation
+    /// images are noised once (seeded), so that `val_loss` compares from epoch to epoch.
+    ///
+    /// If the loss becomes NaN or infinite the model is left as it was after the last good step,
+    /// and [`CourseError::Diverged`] says what to change.
+    pub fn fit(&mut self, images: &Matrix, validation: Option<&Matrix>, config: &FitConfig) -> Result<History> {
+        config.check()?;
+        if !config.metrics.is_empty() {
+            return Err(CourseError::bad_config("metrics", "the diffusion model's targets are noise, which no metric of the course measures: leave the metrics out"));
+        }
+        check_images(images, "fit: images")?;
+        let variances = self.variances();
+        let valid = match validation {
+            Some(v) => {
+                check_images(v, "fit: validation")?;
+                Some(variances.prepare_batch(v, &mut Rng::new(VALIDATION_SEED))?)
+            }
+            None => None,
+        };
+        let mut noise = Noise::training(config.seed);
+        let mut history = History::default();
+        for epoch in 1..=config.epochs {
+            let start = std::time::Instant::now();
+            let batches = shuffled_batches(images.rows, config.batch_size, noise.rng());
+            let mut progress = Progress::new(epoch, config.epochs, batches.len(), config.verbose);
+            let (mut sum, mut seen) = (0.0, 0usize);
+            for (b, indices) in batches.iter().enumerate() {
+                let (x, y) = variances.prepare_batch(&images.gather_rows(indices), noise.rng())?;
+                let before = self.clone();
+                let report = match train_step(self, &config.optimizer, Data::pairs(&x, &y), config.loss, &[], &mut noise) {
+                    Err(CourseError::Diverged { learning_rate, .. }) => {
+                        *self = before;
+                        return Err(CourseError::Diverged { epoch, batch: b + 1, learning_rate, history: Box::new(history) });
+                    }
+                    other => other?,
+                };
+                if history.names.is_empty() {
+                    history.names = history_names(&report, config.loss, &[], valid.is_some());
+                }
+                sum += report.loss * indices.len() as f64;
+                seen += indices.len();
+                progress.batch_done(b + 1, sum / seen as f64);
+            }
+            let mut row = vec![sum / seen as f64];
+            if let Some((x, y)) = &valid {
+                row.extend(report_row(&evaluate_report(self, &Data::pairs(x, y), config.loss, &[], config.batch_size)?));
+            }
+            let seconds = start.elapsed().as_secs_f64();
+            progress.epoch_done(&history.names, &row, seconds);
+            history.epochs.push(row);
+            history.seconds.push(seconds);
+        }
+        Ok(history)
+    }
+}
+
+/// Seeds the steps and noise of validation images, in [`Diffusion::fit`] and
+/// [`Diffusion::evaluate`]: the same draws every time, so that losses compare.
+pub const VALIDATION_SEED: u64 = 0x5eed;
+
+impl Diffusion {
+    /// The loss (Huber, as the book trains) of the predicted noise on `images`, each noised to a
+    /// step and with noise drawn from [`VALIDATION_SEED`]: `fit`'s `val_loss` on the same images.
+    pub fn evaluate(&self, images: &Matrix) -> Result<f64> {
+        check_images(images, "evaluate: images")?;
+        let (x, y) = self.variances().prepare_batch(images, &mut Rng::new(VALIDATION_SEED))?;
+        Ok(evaluate_report(self, &Data::pairs(&x, &y), Loss::Huber, &[], BATCH_SIZE)?.loss)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Sampling: the reverse process, from noise to images.
+
+/// How the reverse process walks from noise back to an image.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Sampler {
+    /// DDPM's (Ho et al., NeurIPS 2020, Algorithm 2; the book's `generate`): every step from T
+    /// down to 1, each xₜ₋₁ = (xₜ − βₜ/√(1 − ᾱₜ) · ε̂) / √αₜ + √βₜ · z with fresh noise z (none at
+    /// the last step). As many network calls as steps: 4,000 for the book's model.
+    Ddpm,
+    /// DDIM's (Song et al., ICLR 2021): `steps` steps evenly spaced from T down to 0, each jumping
+    /// through x̂₀ = (xₜ − √(1 − ᾱₜ) · ε̂) / √ᾱₜ (clipped to [−1, 1]) to
+    /// xₛ = √ᾱₛ · x̂₀ + √(1 − ᾱₛ − σ²) · ε̂ + σ · z, with σ = η · √((1 − ᾱₛ)/(1 − ᾱₜ)) · √(1 − ᾱₜ/ᾱₛ).
+    /// `eta` 0 is deterministic (the same noise gives the same image); 1 is as random as DDPM.
+    Ddim {
+        /// Network calls: a few dozen instead of thousands.
+        steps: usize,
+        /// η, the share of fresh noise at each step (0 to 1).
+        eta: f64,
+    },
+}
+
+impl Sampler {
+    /// DDIM with `steps` steps, deterministic (η = 0).
+    pub fn ddim(steps: usize) -> Sampler {
+        Sampler::Ddim { steps, eta: 0.0 }
+    }
+
+    /// The steps the sampler visits, from T down, each with the step it goes to.
+    fn walk(&self, steps: usize) -> Result<Vec<(usize, usize)>> {
+        let visited: Vec<usize> = match *self {
+            Sampler::Ddpm => (1..=steps).rev().collect(),
+            Sampler::Ddim { steps: s, eta } => {
+                if s == 0 || s > steps {
+                    return Err(CourseError::bad_config("steps", format!("DDIM takes from 1 to T = {steps} steps (a few dozen is usual), got {s}")));
+                }
+                if !(0.0..=1.0).contains(&eta) {
+                    return Err(CourseError::bad_config("eta", format!("must be in [0, 1] (0: deterministic; 1: as random as DDPM), got {eta}")));
+                }
+                let mut v: Vec<usize> = (1..=s).rev().map(|i| ((i * steps) as f64 / s as f64).round() as usize).collect();
+                v.dedup();
+                v
+            }
+        };
+        Ok(visited.iter().enumerate().map(|(i, &t)| (t, visited.get(i + 1).copied().unwrap_or(0))).collect())
+    }
+}
+
+/// The reverse process of a batch, frame by frame: what a student scrolls through from noise to
+/// garments.
+#[derive(Clone, Debug)]
+pub struct ReverseProcess {
+    /// The step of each frame, from T down to 0.
+    pub steps: Vec<usize>,
+    /// The batch at each step, as images in [0, 1] (the samples' values clipped for display).
+    pub frames: Vec<Matrix>,
+    /// Seconds the whole process took.
+    pub seconds: f64,
+}
+
+/// Rows denoised per network call: a batch this size keeps the activations within ~100 MB.
+const SAMPLE_BATCH: usize = 256;
+
+impl Diffusion {
+    /// `n` new images (in [0, 1]) from noise seeded by `seed`, by `sampler`.
+    pub fn generate(&self, n: usize, sampler: Sampler, seed: u64) -> Result<Matrix> {
+        Ok(self.reverse_process(n, sampler, 2, seed)?.frames.pop().expect("the last frame"))
+    }
+
+    /// The reverse process of `n` images from noise seeded by `seed`: `frames` snapshots (at least
+    /// 2: the noise and the images) evenly spaced along the sampler's steps.
+    pub fn reverse_process(&self, n: usize, sampler: Sampler, frames: usize, seed: u64) -> Result<ReverseProcess> {
+        if n == 0 {
+            return Err(CourseError::bad_config("n", "ask for at least one image"));
+        }
+        if frames < 2 {
+            return Err(CourseError::bad_config("frames", "must be at least 2 (the noise and the images)"));
+        }
+        let walk = sampler.walk(self.steps)?;
+        let start = std::time::Instant::now();
+        // The frames' places in the walk: after step k of the walk, k evenly spaced from 0 (before
+        // the first) to the last.
+        let kept: Vec<usize> = (0..frames).map(|i| (i * walk.len() + (frames - 1) / 2) / (frames - 1)).collect();
+        let mut rng = Rng::new(seed);
+        let mut x = Matrix { rows: n, cols: IMAGE_PIXELS, data: vec![0.0; n * IMAGE_PIXELS] };
+        rng.fill_normal(&mut x.data);
+        let mut steps = vec![self.steps];
+        let mut snapshots = vec![to_images(&x)];
+        let v = self.variances();
+        let model = self.valid();
+        let device = crate::train::model_device(&model).without_autodiff();
+        for (k, &(t, next)) in walk.iter().enumerate() {
+            let mut eps = Vec::with_capacity(x.data.len());
+            for start in (0..n).step_by(SAMPLE_BATCH) {
+                let rows: Vec<usize> = (start..(start + SAMPLE_BATCH).min(n)).collect();
+                let input = with_steps(&x.gather_rows(&rows), &vec![t; rows.len()]);
+                eps.extend(Matrix::from_tensor(TrainModel::forward(&model, input.into_tensor(&device))).data);
+            }
+            let mut z = vec![0.0f32; x.data.len()];
+            match sampler {
+                Sampler::Ddpm => {
+                    if next > 0 {
+                        rng.fill_normal(&mut z);
+                    }
+                    let (a, b) = ((1.0 / v.alphas[t].sqrt()) as f32, (v.betas[t] / (1.0 - v.alpha_bars[t]).sqrt()) as f32);
+                    let sigma = v.betas[t].sqrt() as f32;
+                    for ((xi, e), zi) in x.data.iter_mut().zip(&eps).zip(&z) {
+                        *xi = a * (*xi - b * e) + sigma * zi;
+                    }
+                }
+                Sampler::Ddim { eta, .. } => {
+                    let (ab, ab_next) = (v.alpha_bars[t], v.alpha_bars[next]);
+                    let sigma = eta * ((1.0 - ab_next) / (1.0 - ab)).sqrt() * (1.0 - ab / ab_next).max(0.0).sqrt();
+                    if sigma > 0.0 {
+                        rng.fill_normal(&mut z);
+                    }
+                    let direction = (1.0 - ab_next - sigma * sigma).max(0.0).sqrt();
+                    for ((xi, &e), zi) in x.data.iter_mut().zip(&eps).zip(&z) {
+                        let x0 = ((*xi as f64 - (1.0 - ab).sqrt() * e as f64) / ab.sqrt()).clamp(-1.0, 1.0);
+                        // The noise that x̂₀ implies (ε̂ itself unless x̂₀ was clipped).
+                        let e = (*xi as f64 - ab.sqrt() * x0) / (1.0 - ab).sqrt();
+                        *xi = (ab_next.sqrt() * x0 + direction * e + sigma * *zi as f64) as f32;
+                    }
+                }
+            }
+            if kept.contains(&(k + 1)) {
+                steps.push(next);
+                snapshots.push(to_images(&x));
+            }
+        }
+        Ok(ReverseProcess { steps, frames: snapshots, seconds: start.elapsed().as_secs_f64() })
+    }
 }
 
 #[cfg(test)]

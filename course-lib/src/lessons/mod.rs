@@ -1,6 +1,6 @@
 //! One module per lesson, named after its slide, numbered like its notebook: 00 `intro`, 01
 //! `linear_ae`, 02 `stacked_ae`, 03 `embedding`, 04 `conv_ae`, 05 `denoising_ae`, 06 `vae`,
-//! 07 `gan`, 08 `mode_collapse`, 09 `diffusion` (its forward process so far); `pretrained` loads the trained models they ship.
+//! 07 `gan`, 08 `mode_collapse`, 09 `diffusion`; `pretrained` loads the trained models they ship.
 
 pub mod intro;
 pub mod linear_ae;

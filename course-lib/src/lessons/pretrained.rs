@@ -113,6 +113,15 @@ pub const AUTOENCODER_FIGURE: &str = "validation binary cross-entropy (+ the mod
 /// trained on.
 pub const GAN_FIGURE: &str = "mean D(x) on validation images";
 
+/// The figure recorded for the diffusion model (lesson 09): its loss on validation images noised
+/// with seeded steps and noise ([`crate::diffusion::Diffusion::evaluate`]).
+pub const DIFFUSION_FIGURE: &str = "validation Huber loss of the predicted noise (seeded steps and noise)";
+
+/// [`DIFFUSION_FIGURE`] of `model` on `valid`.
+pub fn diffusion_figure(model: &crate::diffusion::Diffusion, valid: &Dataset) -> Result<f64> {
+    model.evaluate(&valid.x)
+}
+
 /// [`AUTOENCODER_FIGURE`] of `model` on `valid`.
 pub fn autoencoder_figure<M: TrainModel>(model: &M, valid: &Dataset) -> Result<f64> {
     Ok(crate::train::evaluate(model, Data::autoencoder(&valid.x), Loss::BinaryCrossEntropy, &[])?[0])
