@@ -541,13 +541,14 @@ impl Summary for Diffusion {
 // ---------------------------------------------------------------------------------------------
 // Training: the book's `prepare_batch`, fresh for every batch.
 
-/// Images of Fashion-MNIST (in [0, 1]) scaled to [−1, 1], as the book's `X * 2 - 1`.
-fn to_signed(x: &Matrix) -> Matrix {
+/// Images of Fashion-MNIST (in [0, 1]) scaled to [−1, 1], as the book's `X * 2 - 1`: the range
+/// the diffusion process works in.
+pub fn to_signed(x: &Matrix) -> Matrix {
     Matrix { rows: x.rows, cols: x.cols, data: x.data.iter().map(|&v| v * 2.0 - 1.0).collect() }
 }
 
-/// Samples in [−1, 1] back to images in [0, 1] (values beyond clipped), for display.
-fn to_images(x: &Matrix) -> Matrix {
+/// Values in [−1, 1] back to images in [0, 1] (values beyond clipped), for display.
+pub fn to_images(x: &Matrix) -> Matrix {
     Matrix { rows: x.rows, cols: x.cols, data: x.data.iter().map(|&v| ((v + 1.0) / 2.0).clamp(0.0, 1.0)).collect() }
 }
 

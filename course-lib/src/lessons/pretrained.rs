@@ -88,6 +88,16 @@ pub fn pretrained_records() -> Result<Vec<PretrainedRecord>> {
     serde_json::from_str(&text).map_err(|e| CourseError::CorruptData { path, problem: format!("{e}; restore it with `git checkout data/pretrained` or rebuild it with `./course pretrain`") })
 }
 
+/// How the shipped model of `model`'s configuration was trained and what it reaches.
+pub fn pretrained_record<M: TrainModel>(model: &M) -> Result<PretrainedRecord> {
+    let path = pretrained_path(model);
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    pretrained_records()?.into_iter().find(|r| r.file == file).ok_or_else(|| CourseError::Checkpoint {
+        path,
+        problem: format!("pretrained.json records no trained model of this configuration ({}); `pretrained_table()` lists what the course ships", model.describe()),
+    })
+}
+
 /// The shipped models as a table: what each is, how it was trained, what it reaches.
 pub fn pretrained_table() -> Result<Table> {
     let mut table = Table::new(&["lesson", "model", "images", "epochs", "training s", "figure", "validation", "sample"]);
