@@ -1,5 +1,6 @@
 use crate::common::rounded_history;
-use course_lib::data::load_fashion_mnist_sample;
+use course_lib::data::{Matrix, load_fashion_mnist_sample};
+use course_lib::mode_collapse::{self, Judge};
 use course_lib::diffusion::{self, BOOK_STEPS, DiffusionConfig, Sampler, Schedule};
 use course_lib::plot::plot_images;
 use course_lib::summary::Summary;
@@ -65,8 +66,26 @@ fn reverse_process_walks_from_noise_to_images() {
     let other = model.reverse_process(3, Sampler::ddim(10), 11, 8).unwrap();
     assert_ne!(other.frames.last(), ddim.frames.last(), "another seed, other noise");
     let ddpm = model.reverse_process(2, Sampler::Ddpm, 5, 7).unwrap();
-    assert_eq!(ddpm.steps, [100, 75, 50, 25, 0]);
+    assert_eq!(ddpm.steps, [99, 74, 49, 25, 0], "DDPM starts at T − 1, as the book's notebook does");
     let random = model.reverse_process(2, Sampler::Ddim { steps: 10, eta: 1.0 }, 2, 7).unwrap();
     let still = model.reverse_process(2, Sampler::Ddim { steps: 10, eta: 0.0 }, 2, 7).unwrap();
     assert_ne!(random.frames[1], still.frames[1], "η = 1 adds fresh noise at each step");
+}
+
+/// The side-by-side table: real images judged closer to real ones than a constant grey, the
+/// training column in words, and a generator that makes the wrong number of images refused.
+#[test]
+fn generators_are_judged_side_by_side() {
+    let fashion = load_fashion_mnist_sample().unwrap();
+    let judge = Judge::load(&training_device()).unwrap();
+    let real = mode_collapse::real_stats(&judge, &fashion.test.x).unwrap();
+    let images = diffusion::judge_generator("real", 0, None, 100, &judge, &real, |n| Ok(fashion.valid.x.head(n))).unwrap();
+    let grey = diffusion::judge_generator("grey", 12, Some((3, 7_200.0)), 100, &judge, &real, |n| Ok(Matrix::filled(n, 784, 0.5))).unwrap();
+    assert!(images.coverage.frechet < grey.coverage.frechet, "{} vs {}", images.coverage.frechet, grey.coverage.frechet);
+    assert_eq!(images.coverage.covered, 10);
+    let table = diffusion::generators_table(&[images, grey]);
+    assert_eq!(table.cell(1, "training"), Some("3 epochs, 2.0 h"));
+    assert_eq!(table.cell(0, "training"), Some("-"));
+    let err = diffusion::judge_generator("short", 0, None, 10, &judge, &real, |_| Ok(Matrix::filled(3, 784, 0.5))).unwrap_err();
+    assert!(err.to_string().contains("10 images from the generator"), "{err}");
 }

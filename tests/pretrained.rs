@@ -5,7 +5,7 @@
 
 use course_lib::data::load_fashion_mnist_sample;
 use course_lib::prelude::*;
-use course_lib::pretrained::{self, AUTOENCODER_FIGURE, DIFFUSION_FIGURE, GAN_FIGURE};
+use course_lib::pretrained::{self, AUTOENCODER_FIGURE, CRITIC_FIGURE, DIFFUSION_FIGURE, GAN_FIGURE};
 
 /// How to check one shipped file: load it into the model its lesson builds, compute the figure.
 type Check = Box<dyn Fn(&Dataset) -> Result<f64>>;
@@ -35,6 +35,7 @@ fn lesson_models() -> Result<Vec<(std::path::PathBuf, Check)>> {
         autoencoder(VaeConfig::new().init(&device)?),
         gan(GanConfig::new().init(&device)?),
         gan(DcganConfig::new().init(&device)?),
+        gan(GanConfig::new().with_loss(gan::GanLoss::Wasserstein { gradient_penalty: 10.0 }).init(&device)?),
         diffusion(DiffusionConfig::new().init(&device)?),
     ])
 }
@@ -42,14 +43,14 @@ fn lesson_models() -> Result<Vec<(std::path::PathBuf, Check)>> {
 #[test]
 fn every_shipped_model_loads_and_reproduces_its_recorded_figure() {
     let records = pretrained::pretrained_records().expect("data/pretrained/pretrained.json: run ./course pretrain");
-    assert!(records.len() >= 10, "the course ships the models of lessons 02, 04-07 and 09; {} recorded", records.len());
+    assert!(records.len() >= 11, "the course ships the models of lessons 02, 04-08 and 09; {} recorded", records.len());
     let sample = load_fashion_mnist_sample().unwrap();
     let models = lesson_models().unwrap();
     assert_eq!(records.len(), models.len(), "one record per shipped lesson model");
     let mut bytes = 0;
     for r in &records {
         bytes += std::fs::metadata(pretrained::pretrained_dir().join(&r.file)).unwrap().len();
-        assert!([AUTOENCODER_FIGURE, GAN_FIGURE, DIFFUSION_FIGURE].contains(&r.figure.as_str()), "{}: unknown figure {}", r.file, r.figure);
+        assert!([AUTOENCODER_FIGURE, GAN_FIGURE, CRITIC_FIGURE, DIFFUSION_FIGURE].contains(&r.figure.as_str()), "{}: unknown figure {}", r.file, r.figure);
         let (_, check) = models.iter().find(|(p, _)| p.file_name().is_some_and(|n| n == r.file.as_str())).unwrap_or_else(|| panic!("{} is recorded but no lesson model is saved under that name", r.file));
         let got = check(&sample.valid).unwrap();
         assert!((got - r.sample).abs() < 1e-4, "{} ({}): recorded {:.5} on the sample, reproduced {got:.5}", r.file, r.model, r.sample);

@@ -11,7 +11,7 @@
 
 use course_lib::data::{FashionMnist, load_fashion_mnist, load_fashion_mnist_sample};
 use course_lib::prelude::*;
-use course_lib::pretrained::{self, AUTOENCODER_FIGURE, DIFFUSION_FIGURE, GAN_FIGURE, PretrainedRecord};
+use course_lib::pretrained::{self, AUTOENCODER_FIGURE, CRITIC_FIGURE, DIFFUSION_FIGURE, GAN_FIGURE, PretrainedRecord};
 use std::time::Instant;
 
 /// One model to train: its name on the command line, its lesson, and how to train it.
@@ -32,6 +32,7 @@ const JOBS: &[Job] = &[
     Job { name: "vae", lesson: "06-vae", model: "variational autoencoder, 10 codings", train: vae },
     Job { name: "gan", lesson: "07-gan", model: "the slide's dense GAN", train: dense_gan },
     Job { name: "dcgan", lesson: "07-gan", model: "DCGAN (1 epoch)", train: dcgan },
+    Job { name: "wgan_gp", lesson: "08-mode-collapse", model: "WGAN-GP (the slide's GAN, Wasserstein loss, gradient penalty 10)", train: wgan_gp },
     Job { name: "diffusion", lesson: "09-diffusion", model: DIFFUSION_MODEL, train: diffusion },
 ];
 
@@ -121,15 +122,22 @@ fn vae(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
 }
 
 /// Trains a GAN with the slide's loop on all training images, saves it, records its figures.
-fn gan_job(mut model: gan::Gan, epochs: usize, full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+fn gan_job(model: gan::Gan, epochs: usize, full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    gan_job_with(model, gan::GanFitConfig::new(epochs), full, sample)
+}
+
+/// [`gan_job`] with the training settings given.
+fn gan_job_with(mut model: gan::Gan, config: gan::GanFitConfig, full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    let epochs = config.epochs;
     let codings = Noise::training(7).codings(32, model.codings_size());
     let start = Instant::now();
-    gan::train_gan(&mut model, &full.train.x, &codings, &gan::GanFitConfig::new(epochs))?;
+    gan::train_gan(&mut model, &full.train.x, &codings, &config)?;
     let seconds = start.elapsed().as_secs_f64();
     let path = pretrained::pretrained_path(&model);
     save_checkpoint(&model, &path)?;
     let (f, s) = pretrained::figures(full, sample, |d| pretrained::gan_figure(&model, d))?;
-    Ok(record(&path, epochs, full.train.x.rows(), seconds, GAN_FIGURE, f, s))
+    let figure = if matches!(model.loss, gan::GanLoss::Wasserstein { .. }) { CRITIC_FIGURE } else { GAN_FIGURE };
+    Ok(record(&path, epochs, full.train.x.rows(), seconds, figure, f, s))
 }
 
 fn dense_gan(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
@@ -138,6 +146,14 @@ fn dense_gan(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRec
 
 fn dcgan(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
     gan_job(DcganConfig::new().init(&training_device())?, DCGAN_EPOCHS, full, sample)
+}
+
+/// Lesson 08's WGAN-GP (its settings: Adam 0.0001 with β₁ 0.5 and β₂ 0.9 for both networks), for
+/// the slide's 50 epochs: lesson 09 judges it beside the other generators.
+fn wgan_gp(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
+    let model = GanConfig::new().with_loss(gan::GanLoss::Wasserstein { gradient_penalty: 10.0 }).init(&training_device())?;
+    let adam = OptimizerConfig::Adam { learning_rate: 0.0001, beta_1: 0.5, beta_2: 0.9 };
+    gan_job_with(model, gan::GanFitConfig::new(gan::EPOCHS).with_optimizers(adam, adam), full, sample)
 }
 
 /// The book's diffusion model, trained epoch by epoch; after each epoch the checkpoint and its

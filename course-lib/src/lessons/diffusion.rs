@@ -24,7 +24,8 @@ use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, Matrix};
 use crate::error::{CourseError, Result};
 use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Padding, batch_norm};
 use crate::rng::{Noise, Rng, shuffled_batches};
-use crate::summary::{ModelSummary, Summary};
+use crate::mode_collapse::{Coverage, FeatureStats, Judge, coverage};
+use crate::summary::{ModelSummary, Summary, Table, cell, thousands};
 use crate::train::{Data, FitConfig, History, Loss, OptimizerConfig, TrainModel, predict, train_step};
 use crate::engine::train::{Progress, evaluate_report, history_names, report_row};
 use burn::module::{Module, Param};
@@ -665,8 +666,8 @@ impl Diffusion {
 /// How the reverse process walks from noise back to an image.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Sampler {
-    /// DDPM's (Ho et al., NeurIPS 2020, Algorithm 2; the book's `generate`): every step from T
-    /// down to 1, each xₜ₋₁ = (xₜ − βₜ/√(1 − ᾱₜ) · ε̂) / √αₜ + √βₜ · z with fresh noise z (none at
+    /// DDPM's (Ho et al., NeurIPS 2020, Algorithm 2; the book's `generate`): every step from T − 1
+    /// down to 1 (x_T ≈ x_{T−1} are both pure noise; see the code for why not T), each xₜ₋₁ = (xₜ − βₜ/√(1 − ᾱₜ) · ε̂) / √αₜ + √βₜ · z with fresh noise z (none at
     /// the last step). As many network calls as steps: 4,000 for the book's model.
     Ddpm,
     /// DDIM's (Song et al., ICLR 2021): `steps` steps evenly spaced from T down to 0, each jumping
@@ -690,7 +691,10 @@ impl Sampler {
     /// The steps the sampler visits, from T down, each with the step it goes to.
     fn walk(&self, steps: usize) -> Result<Vec<(usize, usize)>> {
         let visited: Vec<usize> = match *self {
-            Sampler::Ddpm => (1..=steps).rev().collect(),
+            // From T − 1, as the book's notebook does (`range(T - 1, 0, -1)`): at T the cosine
+            // schedule's β is clipped at 0.999, and the step's 1/√α_T ≈ 31.6 would multiply the
+            // prediction's error as many times.
+            Sampler::Ddpm => (1..steps.max(2)).rev().collect(),
             Sampler::Ddim { steps: s, eta } => {
                 if s == 0 || s > steps {
                     return Err(CourseError::bad_config("steps", format!("DDIM takes from 1 to T = {steps} steps (a few dozen is usual), got {s}")));
@@ -711,7 +715,7 @@ impl Sampler {
 /// garments.
 #[derive(Clone, Debug)]
 pub struct ReverseProcess {
-    /// The step of each frame, from T down to 0.
+    /// The step of each frame, from the first the sampler visits (T, or T − 1 for DDPM) down to 0.
     pub steps: Vec<usize>,
     /// The batch at each step, as images in [0, 1] (the samples' values clipped for display).
     pub frames: Vec<Matrix>,
@@ -745,7 +749,7 @@ impl Diffusion {
         let mut rng = Rng::new(seed);
         let mut x = Matrix { rows: n, cols: IMAGE_PIXELS, data: vec![0.0; n * IMAGE_PIXELS] };
         rng.fill_normal(&mut x.data);
-        let mut steps = vec![self.steps];
+        let mut steps = vec![walk.first().map_or(self.steps, |&(t, _)| t)];
         let mut snapshots = vec![to_images(&x)];
         let v = self.variances();
         let model = self.valid();
@@ -791,6 +795,57 @@ impl Diffusion {
         }
         Ok(ReverseProcess { steps, frames: snapshots, seconds: start.elapsed().as_secs_f64() })
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Every generator of the course, judged side by side.
+
+/// One generator judged on the same footing as the others: lesson 08's judge on `n` images it
+/// made, its size, how long it trained and how long it takes to make images.
+#[derive(Clone, Debug)]
+pub struct GeneratorScore {
+    /// What it is (`VAE (lesson 06)`, ...).
+    pub name: String,
+    /// The judge's figures on its images.
+    pub coverage: Coverage,
+    /// Its parameters (the generator's and, for a GAN, the discriminator's: what was trained).
+    pub parameters: usize,
+    /// Its training, where it is known (the shipped models' records): epochs and seconds.
+    pub training: Option<(usize, f64)>,
+    /// Seconds to make 1,000 images, from the time it took to make the `n` judged ones.
+    pub seconds_per_1000: f64,
+    /// The images it made, for a grid.
+    pub images: Matrix,
+}
+
+/// Makes `n` images with `generate` (pixels in [0, 1]), times it, and judges them against the real
+/// images' feature statistics `real`.
+#[allow(clippy::too_many_arguments)]
+pub fn judge_generator(name: &str, parameters: usize, training: Option<(usize, f64)>, n: usize, judge: &Judge, real: &FeatureStats, generate: impl FnOnce(usize) -> Result<Matrix>) -> Result<GeneratorScore> {
+    if n == 0 {
+        return Err(CourseError::bad_config("n", "judge at least one image (lesson 08 judges 2,000)"));
+    }
+    let start = std::time::Instant::now();
+    let images = generate(n)?;
+    let seconds = start.elapsed().as_secs_f64();
+    if images.rows != n {
+        return Err(CourseError::shape("judge_generator", format!("{n} images from the generator"), format!("{}", images.rows)));
+    }
+    let coverage = coverage(judge, &images, real)?;
+    Ok(GeneratorScore { name: name.to_owned(), coverage, parameters, training, seconds_per_1000: seconds * 1000.0 / n as f64, images })
+}
+
+/// The scores as one table: the judge's figures, the size, the training time and the sampling time.
+pub fn generators_table(scores: &[GeneratorScore]) -> Table {
+    let mut table = Table::new(&["generator", "KL from uniform", "classes covered", "Fréchet distance (judge)", "parameters", "training", "s per 1,000 images"]);
+    for g in scores {
+        let training = g.training.map_or("-".to_owned(), |(epochs, s)| {
+            let time = if s >= 3600.0 { format!("{:.1} h", s / 3600.0) } else { format!("{:.0} min", s / 60.0) };
+            format!("{epochs} epoch{}, {time}", if epochs == 1 { "" } else { "s" })
+        });
+        table.push(&[g.name.clone(), cell(g.coverage.kl, 3), format!("{}/10", g.coverage.covered), cell(g.coverage.frechet, 2), thousands(g.parameters), training, format!("{:.2}", g.seconds_per_1000)]);
+    }
+    table
 }
 
 #[cfg(test)]

@@ -137,7 +137,10 @@ pub fn autoencoder_figure<M: TrainModel>(model: &M, valid: &Dataset) -> Result<f
     Ok(crate::train::evaluate(model, Data::autoencoder(&valid.x), Loss::BinaryCrossEntropy, &[])?[0])
 }
 
-/// [`GAN_FIGURE`] of `gan` on `valid`.
+/// The figure recorded for a WGAN-GP (lesson 08): its critic gives scores, not probabilities.
+pub const CRITIC_FIGURE: &str = "mean critic score on validation images";
+
+/// [`GAN_FIGURE`] of `gan` on `valid` ([`CRITIC_FIGURE`] for a WGAN-GP: the same mean, of scores).
 pub fn gan_figure(gan: &crate::gan::Gan, valid: &Dataset) -> Result<f64> {
     let d = gan.discriminate(&valid.x)?;
     Ok(d.iter().map(|&p| p as f64).sum::<f64>() / d.len().max(1) as f64)
