@@ -6,7 +6,9 @@
 //!
 //! Every model is timed the way a user trains it: whole epochs of shuffled batches (the GANs'
 //! iterations of two phases), the model built and a warm-up run before the clock starts,
-//! validation excluded. A benchmark, not a test: it asserts nothing.
+//! validation excluded. A benchmark, not a test: it asserts nothing. `diffusion_sample` times
+//! sampling rather than training: one network call of lesson 09's U-Net per image (its "epoch" is
+//! 55,000 images through one step of the reverse process).
 //!
 //! These machines' speed drifts, and a side timed while anything else runs reads slow: a slowed
 //! reference makes every ratio look better than it is (issue #27). So the benchmark is honest
@@ -18,7 +20,7 @@
 //!   just started as much). A machine that stays busy is refused (exit code 1);
 //!   `COURSE_BENCH_BUSY_OK=1` times it anyway and says so in the header.
 //! - Rounds. Each model is timed in `COURSE_BENCH_ROUNDS` rounds (default 5; 3 for the slow
-//!   conv_ae and dcgan), the course and the references alternated within a round, the course
+//!   conv_ae, dcgan and lesson 09's diffusion and diffusion_sample), the course and the references alternated within a round, the course
 //!   first in odd rounds and last in even ones, so that a drift of the machine's speed falls on
 //!   both sides. Every round's seconds per epoch are printed.
 //! - Medians and spread. The table gives each side's median over the rounds and, for each ratio
@@ -163,6 +165,36 @@ fn models() -> Vec<Model> {
             step_macs: gan_step(10_976_000.0, 627_200.0, 10_355_072.0, 313_600.0),
             goal: 1.0,
             build: |d| Ok(gan_runner(DcganConfig::new().init(d)?)),
+        },
+        Model {
+            // Lesson 09's U-Net, trained as the book trains it (fresh steps and noise each batch,
+            // Huber loss, Adam).
+            name: "diffusion",
+            batch: 32,
+            steps_divisor: 20,
+            // Forward: stem 147,456; way down 2,147,328 + 1,794,048 + 1,795,072; way up
+            // 2,293,760 + 5,701,632 + 5,701,632; head 442,368; the time's Dense layers 22,528.
+            step_macs: step(20_195_328.0, 147_456.0),
+            goal: 1.0,
+            build: |d| {
+                let mut model = DiffusionConfig::new().init(d)?;
+                let config = diffusion::fit_config().with_epochs(1).with_verbose(false);
+                Ok(Box::new(move |x: &Matrix| model.fit(x, None, &config).map(|_| ())))
+            },
+        },
+        Model {
+            // One sampling step: the U-Net on a batch of 256 noisy images, in inference mode (DDIM
+            // with one step is exactly one network call per image).
+            name: "diffusion_sample",
+            batch: 256,
+            steps_divisor: 100,
+            // A forward pass alone (no gradients); its "epoch" is 55,000 images through one step.
+            step_macs: 20_195_328.0,
+            goal: 1.0,
+            build: |d| {
+                let model = DiffusionConfig::new().init(d)?;
+                Ok(Box::new(move |x: &Matrix| model.generate(x.rows(), Sampler::ddim(1), 1).map(|_| ())))
+            },
         },
     ]
 }
@@ -379,7 +411,7 @@ fn reference_run(reference: &Reference, model: &Model) -> Option<Timed> {
 /// Rounds for `model`: `COURSE_BENCH_ROUNDS`, or 5 (3 for the slow convolutional models).
 fn rounds(model: &Model) -> usize {
     let asked = std::env::var("COURSE_BENCH_ROUNDS").ok().and_then(|v| v.parse::<usize>().ok()).filter(|&n| n > 0);
-    asked.unwrap_or(if matches!(model.name, "conv_ae" | "dcgan") { 3 } else { 5 })
+    asked.unwrap_or(if matches!(model.name, "conv_ae" | "dcgan" | "diffusion" | "diffusion_sample") { 3 } else { 5 })
 }
 
 /// One side of a comparison (the course or a reference): its seconds per epoch in each round
@@ -451,7 +483,7 @@ fn main() -> Result<()> {
         println!("course, backend {backend}:");
         for model in &chosen {
             let run = course_run(model, &images, &device)?;
-            println!("  {:<14} batch {:>3}: {:>7.2} s per 55,000-image epoch", model.name, model.batch, EPOCH / run.per_second);
+            println!("  {:<18} batch {:>3}: {:>7.2} s per 55,000-image epoch", model.name, model.batch, EPOCH / run.per_second);
         }
     }
     let device = device_named("flex")?;
@@ -485,13 +517,13 @@ fn main() -> Result<()> {
                 });
                 sides[i].record(run);
             }
-            println!("  {:<14} round {round}/{n}: {} s per epoch", model.name, figures.join(", "));
+            println!("  {:<18} round {round}/{n}: {} s per epoch", model.name, figures.join(", "));
         }
         let ours = sides[0].median().unwrap_or(f64::NAN);
         let flops = 2.0 * model.step_macs * EPOCH / ours;
         let busiest = sides.iter().map(|s| s.busiest).fold(0.0, f64::max);
         println!(
-            "  {:<14} batch {:>3}: median {ours:.2} s per epoch, {:.1} GFLOP/s = {:.1}% of peak; other programs used at most {busiest:.2} cores during a timed run",
+            "  {:<18} batch {:>3}: median {ours:.2} s per epoch, {:.1} GFLOP/s = {:.1}% of peak; other programs used at most {busiest:.2} cores during a timed run",
             model.name,
             model.batch,
             flops / 1e9,
@@ -511,7 +543,7 @@ fn table(rows: &[(&Model, Vec<Side>)], references: &[Reference]) {
     } else {
         println!("\nseconds per 55,000-image epoch, medians over the rounds; ratio = course / reference, the median of the rounds' ratios (min-max); goal against PyTorch:");
     }
-    print!("  {:<14} {:>8}", "model", "course");
+    print!("  {:<18} {:>8}", "model", "course");
     for reference in references {
         print!(" {:>11} {:>21}", reference.label, "ratio");
     }
@@ -523,7 +555,7 @@ fn table(rows: &[(&Model, Vec<Side>)], references: &[Reference]) {
             disturbed.push(format!("{} {busiest:.2}", model.name));
         }
         let name = format!("{}{}", model.name, if sides.iter().any(Side::disturbed) { " *" } else { "" });
-        print!("  {name:<14} {:>8.2}", sides[0].median().unwrap_or(f64::NAN));
+        print!("  {name:<18} {:>8.2}", sides[0].median().unwrap_or(f64::NAN));
         for side in &sides[1..] {
             match (side.median(), side.ratio(&sides[0])) {
                 (Some(s), Some((r, lo, hi))) => print!(" {s:>11.2} {:>21}", format!("{r:.3} ({lo:.3}-{hi:.3})")),

@@ -35,7 +35,8 @@ def keras_init(module):
     for m in module.modules():
         if isinstance(m, (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)):
             nn.init.xavier_uniform_(m.weight)
-            nn.init.zeros_(m.bias)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
     return module
 
 
@@ -173,6 +174,106 @@ class GanTrainer:
             p.requires_grad_(True)
 
 
+class SeparableConv(nn.Module):
+    """Keras's SeparableConv2D(filters, 3, padding="same"): depthwise 3x3 (no bias), pointwise 1x1."""
+
+    def __init__(self, channels, filters):
+        super().__init__()
+        self.depthwise = nn.Conv2d(channels, channels, 3, padding=1, groups=channels, bias=False)
+        self.pointwise = nn.Conv2d(channels, filters, 1)
+
+    def forward(self, x):
+        return self.pointwise(self.depthwise(x))
+
+
+def keras_bn(channels):
+    # Keras's BatchNormalization defaults: momentum 0.99 (PyTorch's 0.01), epsilon 0.001.
+    return nn.BatchNorm2d(channels, momentum=0.01, eps=1e-3)
+
+
+class DiffusionUnet(nn.Module):
+    """The book's U-Net (handson-ml3, chapter 17, `build_diffusion_model`), as lesson 09 builds it."""
+
+    def __init__(self, steps=4000, embed=64, w=16):
+        super().__init__()
+        p, i = np.meshgrid(np.arange(steps + 1), 2 * np.arange(embed // 2))
+        angles = (p / 10_000 ** (i / embed)).T
+        table = np.empty((steps + 1, embed), dtype=np.float32)
+        table[:, 0::2], table[:, 1::2] = np.sin(angles), np.cos(angles)
+        self.register_buffer("encoding", torch.from_numpy(table))
+        self.stem, self.stem_bn, self.stem_time = nn.Conv2d(1, w, 3), keras_bn(w), nn.Linear(embed, w)
+        self.down = nn.ModuleList()
+        c = w
+        for dim in (2 * w, 4 * w, 8 * w):
+            self.down.append(nn.ModuleDict({
+                "conv1": SeparableConv(c, dim), "bn1": keras_bn(dim), "conv2": SeparableConv(dim, dim), "bn2": keras_bn(dim),
+                "skip": nn.Conv2d(c, dim, 1, stride=2), "time": nn.Linear(embed, dim)}))
+            c = dim
+        self.up = nn.ModuleList()
+        for dim, crossing in ((4 * w, 8 * w), (2 * w, 4 * w), (w, 2 * w)):
+            self.up.append(nn.ModuleDict({
+                "conv1": nn.ConvTranspose2d(c, dim, 3, padding=1), "bn1": keras_bn(dim),
+                "conv2": nn.ConvTranspose2d(dim, dim, 3, padding=1), "bn2": keras_bn(dim),
+                "skip": nn.Conv2d(c, dim, 1), "time": nn.Linear(embed, dim)}))
+            c = dim + crossing
+        self.head = nn.Conv2d(c, 1, 3, padding=1)
+
+    def forward(self, x, t):
+        time = self.encoding[t]
+        add_time = lambda z, layer: z + layer(time)[:, :, None, None]
+        z = F.relu(self.stem_bn(self.stem(F.pad(x, (3, 3, 3, 3)))))
+        z = add_time(z, self.stem_time)
+        skip, crossing = z, []
+        for b in self.down:
+            z = b["bn1"](b["conv1"](F.relu(z)))
+            z = b["bn2"](b["conv2"](F.relu(z)))
+            crossing.append(z)
+            # TensorFlow's "same" max pooling pads the end of each side only.
+            z = F.max_pool2d(F.pad(z, (0, 1, 0, 1), value=float("-inf")), 3, stride=2) + b["skip"](skip)
+            z = add_time(z, b["time"])
+            skip = z
+        for b in self.up:
+            z = b["bn1"](b["conv1"](F.relu(z)))
+            z = b["bn2"](b["conv2"](F.relu(z)))
+            z = F.interpolate(z, scale_factor=2, mode="nearest") + b["skip"](F.interpolate(skip, scale_factor=2, mode="nearest"))
+            z = torch.cat([add_time(z, b["time"]), crossing.pop()], dim=1)
+            skip = z
+        return self.head(z)[:, :, 2:-2, 2:-2]
+
+
+class DiffusionTrainer:
+    """The book's training step: fresh steps and noise for every batch, the Huber loss, Adam."""
+
+    def __init__(self, model, steps=4000, s=0.008):
+        self.model = model
+        t = np.arange(steps + 1)
+        f = np.cos((t / steps + s) / (1 + s) * np.pi / 2) ** 2
+        alpha = np.append(1, np.clip(f[1:] / f[:-1], 1 - 0.999, 1)).astype(np.float32)
+        self.alpha_bar = torch.from_numpy(np.cumprod(alpha))
+        self.steps = steps
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=0.001, eps=1e-7)
+
+    def step(self, x):
+        x = x.view(-1, 1, 28, 28) * 2 - 1
+        t = torch.randint(1, self.steps + 1, (x.shape[0],))
+        a = self.alpha_bar[t].view(-1, 1, 1, 1)
+        noise = torch.randn_like(x)
+        self.optimizer.zero_grad(set_to_none=True)
+        F.huber_loss(self.model(a.sqrt() * x + (1 - a).sqrt() * noise, t), noise).backward()
+        self.optimizer.step()
+
+
+class DiffusionSampler:
+    """One network call of sampling: the U-Net on a batch of noisy images, without gradients."""
+
+    def __init__(self, model):
+        self.model = model.eval()
+
+    @torch.no_grad()
+    def step(self, x):
+        self.model(x.view(-1, 1, 28, 28) * 2 - 1, torch.full((x.shape[0],), 2000))
+
+
 def models(images):
     def sgd(model, lr):
         return torch.optim.SGD(model.parameters(), lr=lr)
@@ -206,8 +307,14 @@ def models(images):
         g, d = keras_init(DcganGenerator()), keras_init(DcganDiscriminator())
         return GanTrainer(g, d, 100), 32, images * 2 - 1
 
+    def diffusion():
+        return DiffusionTrainer(keras_init(DiffusionUnet())), 32, images
+
+    def diffusion_sample():
+        return DiffusionSampler(keras_init(DiffusionUnet())), 256, images
+
     return {"linear_ae": linear, "stacked_ae": stacked, "conv_ae": conv, "denoising_ae": denoising,
-            "vae": vae, "dense_gan": gan, "dcgan": dcgan}
+            "vae": vae, "dense_gan": gan, "dcgan": dcgan, "diffusion": diffusion, "diffusion_sample": diffusion_sample}
 
 
 def time_model(name, build, steps, warmup):
@@ -235,7 +342,7 @@ def main():
     images = load_images()[:55_000]
     print(f"torch version={torch.__version__} threads={torch.get_num_threads()}", flush=True)
     # The convolutional models are timed on fewer steps (each is tens of milliseconds).
-    slow = {"conv_ae": 5, "dcgan": 20}
+    slow = {"conv_ae": 5, "dcgan": 20, "diffusion": 20, "diffusion_sample": 100}
     for name, build in models(images).items():
         if ONLY and name not in ONLY:
             continue
