@@ -85,7 +85,8 @@ fn generators_are_judged_side_by_side() {
     assert_eq!(images.coverage.covered, 10);
     let table = diffusion::generators_table(&[images, grey]);
     assert_eq!(table.cell(1, "training"), Some("3 epochs, 2.0 h"));
-    assert_eq!(table.cell(0, "training"), Some("-"));
+    assert_eq!((table.cell(0, "training"), table.cell(0, "parameters"), table.cell(0, "s per 1,000 images")), (Some("-"), Some("-"), Some("-")));
+    assert_eq!(table.cell(1, "parameters"), Some("12"));
     let err = diffusion::judge_generator("short", 0, None, 10, &judge, &real, |_| Ok(Matrix::filled(3, 784, 0.5))).unwrap_err();
     assert!(err.to_string().contains("10 images from the generator"), "{err}");
 }

@@ -843,7 +843,13 @@ pub fn generators_table(scores: &[GeneratorScore]) -> Table {
             let time = if s >= 3600.0 { format!("{:.1} h", s / 3600.0) } else { format!("{:.0} min", s / 60.0) };
             format!("{epochs} epoch{}, {time}", if epochs == 1 { "" } else { "s" })
         });
-        table.push(&[g.name.clone(), cell(g.coverage.kl, 3), format!("{}/10", g.coverage.covered), cell(g.coverage.frechet, 2), thousands(g.parameters), training, format!("{:.2}", g.seconds_per_1000)]);
+        // Real images (no parameters) have no size and take no time to make.
+        let (parameters, sampling) = if g.parameters == 0 {
+            ("-".to_owned(), "-".to_owned())
+        } else {
+            (thousands(g.parameters), if g.seconds_per_1000 < 1.0 { format!("{:.3}", g.seconds_per_1000) } else { format!("{:.1}", g.seconds_per_1000) })
+        };
+        table.push(&[g.name.clone(), cell(g.coverage.kl, 3), format!("{}/10", g.coverage.covered), cell(g.coverage.frechet, 2), parameters, training, sampling]);
     }
     table
 }
