@@ -1745,6 +1745,15 @@ fn the_catalogue_s_former_not_yet_checked_list_and_what_trying_the_lessons_as_a_
             let result = Sequential::builder("m", Shape::image(1, 28, 28), 1, &device).layer(Layer::Conv2d(biased)).build();
             bad_config(result, "m", &["layer 1 (conv2d)", "its bias has 3 values for 4 filters"]);
         }),
+        ("a_stylegan_mapping_lr_multiplier_or_mixing_share_out_of_range_is_refused", || {
+            let device = training_device();
+            for m in [0.0, -0.01, 1.5, f64::NAN] {
+                bad_config(GanConfig::new().with_style_mapping(3).with_mapping_lr_multiplier(m).init(&device), "mapping_lr_multiplier", &["(0, 1]", "StyleGAN's is 0.01"]);
+            }
+            for share in [-0.1, 1.1, f64::NAN] {
+                bad_config(GanConfig::new().with_style_mapping(3).with_style_mixing(share).init(&device), "style_mixing", &["[0, 1]", "StyleGAN's is 0.9"]);
+            }
+        }),
         ("a_leaky_relu_of_slope_nan_is_refused", || {
             let result = Sequential::builder("m", Shape::Flat(10), 1, &training_device()).dense(5, Activation::LeakyRelu(f32::NAN)).build();
             bad_config(result, "m", &["a leaky ReLU's slope must be a finite number, got NaN"]);

@@ -87,6 +87,18 @@ crate::config::course_config! {
         /// style, which modulates every layer of a generator that starts from a learned constant
         /// (lesson 08); 0: the slide's generator.
         style_mapping / with_style_mapping: usize = 0,
+        /// With `style_mapping`: StyleGAN's noise inputs, fresh N(0, 1) noise added to every
+        /// modulated layer while training, scaled per unit by a learned weight that starts at 0.
+        style_noise / with_style_noise: bool = true,
+        /// With `style_mapping`: StyleGAN's learning-rate multiplier of the mapping network
+        /// (0.01): its weights are stored 1/0.01 times larger and scaled down by as much when
+        /// used, so that an adaptive optimizer moves the mapping 100 times slower than the rest.
+        /// 1: no multiplier (Keras's plain initialisation).
+        mapping_lr_multiplier / with_mapping_lr_multiplier: f64 = 0.01,
+        /// With `style_mapping`: StyleGAN's style mixing, the share of training batches (0.9 in
+        /// the paper) whose later layers take their style from a second coding, so that no layer
+        /// can count on the style of the one before.
+        style_mixing / with_style_mixing: f64 = 0.9,
     }
 }
 
@@ -111,8 +123,15 @@ impl GanConfig {
         let dense = |b: crate::sequential::SequentialBuilder, units: usize, act: Activation| {
             if self.progan { b.equalized_dense(units, act) } else { b.dense(units, act) }
         };
+        if !(self.mapping_lr_multiplier > 0.0 && self.mapping_lr_multiplier <= 1.0) {
+            return Err(CourseError::bad_config("mapping_lr_multiplier", format!("must be in (0, 1] (StyleGAN's is 0.01; 1 turns it off), got {}", self.mapping_lr_multiplier)));
+        }
+        if !(0.0..=1.0).contains(&self.style_mixing) {
+            return Err(CourseError::bad_config("style_mixing", format!("is a share of the batches, in [0, 1] (StyleGAN's is 0.9), got {}", self.style_mixing)));
+        }
         let generator = if self.style_mapping > 0 {
-            Generator::Style(StyleGenerator::new(self.codings, self.style_mapping, &[100, 150], self.seed, device)?)
+            let options = StyleOptions { noise: self.style_noise, mapping_lr_multiplier: self.mapping_lr_multiplier, mixing: self.style_mixing };
+            Generator::Style(StyleGenerator::new(self.codings, self.style_mapping, &[100, 150], options, self.seed, device)?)
         } else {
             let mut g = Sequential::builder("generator", Shape::Flat(self.codings), self.seed, device);
             for units in [100, 150] {
@@ -439,7 +458,10 @@ impl Generator {
     pub fn forward_rows(&self, z: Tensor<2>, noise: &mut Noise) -> Tensor<2> {
         match self {
             Generator::Plain(s) => s.forward_value(Value::from_rows(z, s.input), noise, None).into_rows(),
-            Generator::Style(s) => s.forward(z),
+            Generator::Style(s) => {
+                let (pre, activation) = s.forward_split(z, Some(noise));
+                activation.apply(pre)
+            }
         }
     }
 }
@@ -460,7 +482,7 @@ impl TrainModel for Generator {
         match self {
             Generator::Plain(s) => s.forward_train(z, noise),
             Generator::Style(s) => {
-                let (pre, activation) = s.forward_split(z);
+                let (pre, activation) = s.forward_split(z, Some(noise));
                 TrainOutput::split(pre, activation)
             }
         }
@@ -473,6 +495,10 @@ impl TrainModel for Generator {
                 let mut d = s.mapping.describe();
                 d.model = "style_generator".to_owned();
                 d.settings.extend(s.blocks.iter().enumerate().map(|(i, b)| (format!("block {}", i + 1), b.dense.units().to_string())));
+                // The ingredients change training, not the weights' shapes: a checkpoint says which.
+                d.settings.push(("noise inputs".to_owned(), s.options.noise.to_string()));
+                d.settings.push(("mapping lr multiplier".to_owned(), s.options.mapping_lr_multiplier.to_string()));
+                d.settings.push(("style mixing".to_owned(), s.options.mixing.to_string()));
                 d
             }
         }
@@ -490,12 +516,16 @@ impl Summary for Generator {
     }
 }
 
-/// One layer of [`StyleGenerator`]: a dense layer whose output is normalised per sample and then
-/// scaled and shifted by the style (adaptive instance normalisation, AdaIN).
+/// One layer of [`StyleGenerator`]: a dense layer, plus scaled noise while training, whose output
+/// is normalised per sample and then scaled and shifted by the style (adaptive instance
+/// normalisation, AdaIN).
 #[derive(Module, Debug)]
 pub struct StyleBlock {
     /// The layer's weights (its activation is applied after the modulation).
     pub dense: Dense,
+    /// `[units]`: how much of the noise input each unit takes (StyleGAN's per-channel scaling
+    /// factors), 0 at the start.
+    pub noise_weight: Param<Tensor<1>>,
     /// The style's scale for each unit (1 + this).
     pub scale: Dense,
     /// The style's shift for each unit.
@@ -516,6 +546,27 @@ pub struct StyleGenerator {
     pub blocks: Vec<StyleBlock>,
     /// The last layer, to the image's pixels (sigmoid).
     pub output: Dense,
+    /// Which of StyleGAN's training ingredients are on.
+    #[module(skip)]
+    pub options: StyleOptions,
+}
+
+/// StyleGAN's ingredients beyond the mapping network and AdaIN (see [`GanConfig`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StyleOptions {
+    /// Noise inputs while training.
+    pub noise: bool,
+    /// The mapping network's learning-rate multiplier (1: none).
+    pub mapping_lr_multiplier: f64,
+    /// The share of training batches with mixed styles.
+    pub mixing: f64,
+}
+
+impl StyleOptions {
+    /// The switch alone: no noise, no multiplier, no mixing (lesson 08's first StyleGAN-like run).
+    pub fn none() -> StyleOptions {
+        StyleOptions { noise: false, mapping_lr_multiplier: 1.0, mixing: 0.0 }
+    }
 }
 
 /// The width of the style vector w.
@@ -523,13 +574,35 @@ const STYLE_WIDTH: usize = 64;
 
 impl StyleGenerator {
     /// A generator with `mapping_layers` mapping layers and a modulated layer per `widths`.
-    pub fn new(codings: usize, mapping_layers: usize, widths: &[usize], seed: u64, device: &Device) -> Result<StyleGenerator> {
+    pub fn new(codings: usize, mapping_layers: usize, widths: &[usize], options: StyleOptions, seed: u64, device: &Device) -> Result<StyleGenerator> {
         let mut mapping = Sequential::builder("mapping", Shape::Flat(codings), seed, device);
+        let mut rng = crate::rng::Rng::new(seed.wrapping_add(7));
+        let mut inputs = codings;
         for _ in 0..mapping_layers {
-            mapping = mapping.dense(STYLE_WIDTH, Activation::LeakyRelu(0.2));
+            mapping = if options.mapping_lr_multiplier < 1.0 {
+                // StyleGAN's equalized learning rate with a multiplier λ: weights stored as
+                // N(0, 1/λ²), used times λ·√(2 / inputs). The layer starts as He's initialisation
+                // would, and Adam's steps, of about the same size for any stored scale, move the
+                // used weights λ times as far.
+                // (Made on the host: a weight computed by a tensor operation on a training
+                // device would be a node of that operation's graph, not a parameter of its own.)
+                let lambda = options.mapping_lr_multiplier as f32;
+                let mut weights = vec![0.0f32; inputs * STYLE_WIDTH];
+                rng.fill_normal(&mut weights);
+                weights.iter_mut().for_each(|w| *w /= lambda);
+                let layer = Dense {
+                    weight: Param::from_data(burn::tensor::TensorData::new(weights, [inputs, STYLE_WIDTH]), device),
+                    bias: crate::layers::zeros(STYLE_WIDTH, device),
+                    activation: Activation::LeakyRelu(0.2),
+                    gain: lambda * (2.0 / inputs.max(1) as f32).sqrt(),
+                };
+                mapping.layer(crate::sequential::Layer::Dense(layer))
+            } else {
+                mapping.dense(STYLE_WIDTH, Activation::LeakyRelu(0.2))
+            };
+            inputs = STYLE_WIDTH;
         }
         let mapping = mapping.build()?;
-        let mut rng = crate::rng::Rng::new(seed.wrapping_add(7));
         let first = widths.first().copied().unwrap_or(100);
         let constant = crate::layers::glorot_uniform([first], first, first, &mut rng, device);
         let mut blocks = Vec::new();
@@ -537,26 +610,48 @@ impl StyleGenerator {
         for &units in widths {
             blocks.push(StyleBlock {
                 dense: Dense::new(width, units, Activation::Selu, &mut rng, device),
+                noise_weight: crate::layers::zeros(units, device),
                 scale: Dense::new(STYLE_WIDTH, units, Activation::Linear, &mut rng, device),
                 shift: Dense::new(STYLE_WIDTH, units, Activation::Linear, &mut rng, device),
             });
             width = units;
         }
         let output = Dense::new(width, crate::data::IMAGE_PIXELS, Activation::Sigmoid, &mut rng, device);
-        Ok(StyleGenerator { mapping, constant, blocks, output })
+        Ok(StyleGenerator { mapping, constant, blocks, output, options })
     }
 
-    /// The image's logits and the output activation.
+    /// The image's logits and the output activation. While training (`noise` given and in
+    /// training), the noise inputs and the style mixing draw from `noise`; at inference there is
+    /// neither, and a coding always gives the same image.
     ///
     /// # Shapes
     /// `[batch, codings]` → `[batch, pixels]`
-    pub fn forward_split(&self, z: Tensor<2>) -> (Tensor<2>, Activation) {
-        let [batch, _] = z.dims();
+    pub fn forward_split(&self, z: Tensor<2>, mut noise: Option<&mut Noise>) -> (Tensor<2>, Activation) {
+        let [batch, codings] = z.dims();
+        let device = z.device();
         let w = self.mapping.forward(z);
+        let mut noise = noise.as_mut().filter(|n| n.is_training());
+        // Style mixing: from a random layer on (never the first), the style of a second coding.
+        let mut mixed = None;
+        if let Some(n) = noise.as_mut() {
+            if self.blocks.len() > 1 && self.options.mixing > 0.0 && n.rng().uniform() < self.options.mixing {
+                let crossover = 1 + n.rng().below(self.blocks.len() - 1).unwrap_or(0);
+                let w2 = self.mapping.forward(n.normal([batch, codings], 1.0, &device));
+                mixed = Some((crossover, w2));
+            }
+        }
         let width = self.constant.lazy_shape().dims::<1>()[0];
         let mut h = self.constant.val().reshape([1, width]).expand([batch, width]);
-        for block in &self.blocks {
-            let a = block.dense.affine(h);
+        for (i, block) in self.blocks.iter().enumerate() {
+            let w = match &mixed {
+                Some((crossover, w2)) if i >= *crossover => w2.clone(),
+                _ => w.clone(),
+            };
+            let mut a = block.dense.affine(h);
+            if let Some(n) = noise.as_mut().filter(|_| self.options.noise) {
+                let units = block.dense.units();
+                a = a + n.normal([batch, units], 1.0, &device) * block.noise_weight.val().reshape([1, units]);
+            }
             // Instance normalisation over the layer's units, then the style's scale and shift.
             let mean = a.clone().mean_dim(1);
             let centred = a - mean;
@@ -571,7 +666,7 @@ impl StyleGenerator {
     /// # Shapes
     /// `[batch, codings]` → `[batch, pixels]`
     pub fn forward(&self, z: Tensor<2>) -> Tensor<2> {
-        let (pre, activation) = self.forward_split(z);
+        let (pre, activation) = self.forward_split(z, None);
         activation.apply(pre)
     }
 }
@@ -583,6 +678,7 @@ impl Summary for StyleGenerator {
         for (i, b) in self.blocks.iter().enumerate() {
             s = s
                 .layer(&format!("synthesis/dense_{i}"), "Dense, then AdaIN and selu", &[b.dense.units()], b.dense.num_params())
+                .layer(&format!("synthesis/noise_{i}"), "noise input (weight per unit)", &[b.dense.units()], b.noise_weight.num_params())
                 .layer(&format!("synthesis/style_{i}"), "Dense (w → scale, shift)", &[2 * b.dense.units()], b.scale.num_params() + b.shift.num_params());
         }
         s.layer("synthesis/output", "Dense, sigmoid", &[self.output.units()], self.output.num_params())
@@ -1101,6 +1197,7 @@ mod tests {
             GanConfig::new().with_minibatch_std(true),
             GanConfig::new().with_progan(true),
             GanConfig::new().with_style_mapping(3),
+            GanConfig::new().with_style_mapping(3).with_style_noise(false).with_mapping_lr_multiplier(1.0).with_style_mixing(0.0),
         ];
         for config in configs {
             let mut gan = config.init(&device).unwrap();
