@@ -281,7 +281,7 @@ impl SeparableConv2d {
 
     /// # Shapes
     /// `[batch, channels, h, w]` → `[batch, filters, h, w]`
-    pub fn forward(&self, x: Tensor<4>) -> Tensor<4> {
+    pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, channels, _, _] = x.dims();
         let options = ConvOptions::new([1, 1], [1, 1], [1, 1], channels);
         self.pointwise.forward(burn::tensor::module::conv2d(x, self.depthwise.val(), None, options))
@@ -347,12 +347,13 @@ pub struct Diffusion {
     pub up: Vec<UpBlock>,
     /// `Conv2D(1, 3, padding="same")`, whose 32×32 output is cropped to 28×28.
     pub head: Conv2d,
-    /// The variance schedule.
+    /// The variance schedule (private, as is T: set when the model is built and checked there,
+    /// so that sampling cannot meet a schedule it was not trained on, or none).
     #[module(skip)]
-    pub schedule: Schedule,
+    schedule: Schedule,
     /// T.
     #[module(skip)]
-    pub steps: usize,
+    steps: usize,
 }
 
 /// Keras's `MaxPooling2D(3, strides=2, padding="same")`: TensorFlow pads the end of each side only.
@@ -389,6 +390,16 @@ impl Diffusion {
         self.stem_time.inputs()
     }
 
+    /// T, the number of noise steps the model was made for.
+    pub fn steps(&self) -> usize {
+        self.steps
+    }
+
+    /// The variance schedule the model was made for.
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
+    }
+
     /// βₜ, αₜ and ᾱₜ of the schedule the model was made for.
     pub fn variances(&self) -> Variances {
         self.schedule.variances(self.steps).expect("checked when the model was built")
@@ -397,9 +408,12 @@ impl Diffusion {
     /// The predicted noise of noisy images `x` at steps `time` (its rows: the time encoding of
     /// each sample's step).
     ///
+    /// (Crate-private, as the other lessons' raw-tensor passes are: students go through the checked
+    /// [`Diffusion::predict_noise`] on matrices.)
+    ///
     /// # Shapes
     /// `[batch, 1, 28, 28]`, `[batch, time_embedding]` → `[batch, 1, 28, 28]`
-    pub fn denoise(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
+    pub(crate) fn denoise(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
         let relu = burn::tensor::activation::relu::<4>;
         let z = x.pad((3, 3, 3, 3), PadMode::Constant(0.0));
         let z = relu(self.stem_norm.forward(self.stem.forward(z)));
