@@ -161,13 +161,7 @@ pub fn time_encoding(steps: usize, size: usize) -> Result<Matrix> {
     if size == 0 || size % 2 == 1 {
         return Err(CourseError::bad_config("size", format!("must be even and at least 2 (a sine and a cosine per frequency; the book's is {BOOK_TIME_EMBEDDING}), got {size}")));
     }
-    let mut data = Vec::with_capacity((steps + 1) * size);
-    for t in 0..=steps {
-        for k in 0..size / 2 {
-            let angle = t as f64 / 10_000f64.powf((2 * k) as f64 / size as f64);
-            data.extend([angle.sin() as f32, angle.cos() as f32]);
-        }
-    }
+    let data = (0..=steps).flat_map(|t| time_encoding_row(t, size)).collect();
     Ok(Matrix { rows: steps + 1, cols: size, data })
 }
 
@@ -466,7 +460,7 @@ impl Diffusion {
     }
 }
 
-/// Row t of [`time_encoding`], computed alone.
+/// Row t of [`time_encoding`]: the model computes the rows of its batch's steps alone.
 fn time_encoding_row(t: usize, size: usize) -> impl Iterator<Item = f32> {
     (0..size / 2).flat_map(move |k| {
         let angle = t as f64 / 10_000f64.powf((2 * k) as f64 / size as f64);
