@@ -80,11 +80,14 @@ fn generators_are_judged_side_by_side() {
     let judge = Judge::load(&training_device()).unwrap();
     let real = mode_collapse::real_stats(&judge, &fashion.test.x).unwrap();
     let images = diffusion::judge_generator("real", 0, None, 100, &judge, &real, |n| Ok(fashion.valid.x.head(n))).unwrap();
-    let grey = diffusion::judge_generator("grey", 12, Some((3, 7_200.0)), 100, &judge, &real, |n| Ok(Matrix::filled(n, 784, 0.5))).unwrap();
+    let record = |epochs, seconds, cores| diffusion::Training { epochs, seconds, cores };
+    let grey = diffusion::judge_generator("grey", 12, Some(record(3, 7_200.0, 2)), 100, &judge, &real, |n| Ok(Matrix::filled(n, 784, 0.5))).unwrap();
+    let grey_16 = diffusion::judge_generator("grey", 12, Some(record(1, 90.0, 16)), 10, &judge, &real, |n| Ok(Matrix::filled(n, 784, 0.5))).unwrap();
     assert!(images.coverage.frechet < grey.coverage.frechet, "{} vs {}", images.coverage.frechet, grey.coverage.frechet);
     assert_eq!(images.coverage.covered, 10);
-    let table = diffusion::generators_table(&[images, grey]);
+    let table = diffusion::generators_table(&[images, grey, grey_16]);
     assert_eq!(table.cell(1, "training"), Some("3 epochs, 2.0 h"));
+    assert_eq!(table.cell(2, "training"), Some("1 epoch, 2 min on 16 cores"));
     assert_eq!((table.cell(0, "training"), table.cell(0, "parameters"), table.cell(0, "s per 1,000 images")), (Some("-"), Some("-"), Some("-")));
     assert_eq!(table.cell(1, "parameters"), Some("12"));
     let err = diffusion::judge_generator("short", 0, None, 10, &judge, &real, |_| Ok(Matrix::filled(3, 784, 0.5))).unwrap_err();

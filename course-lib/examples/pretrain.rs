@@ -31,7 +31,7 @@ const JOBS: &[Job] = &[
     Job { name: "sparse_kl", lesson: "05-denoising-ae", model: "sparse autoencoder, KL divergence", train: sparse_kl },
     Job { name: "vae", lesson: "06-vae", model: "variational autoencoder, 10 codings", train: vae },
     Job { name: "gan", lesson: "07-gan", model: "the slide's dense GAN", train: dense_gan },
-    Job { name: "dcgan", lesson: "07-gan", model: "DCGAN (1 epoch)", train: dcgan },
+    Job { name: "dcgan", lesson: "07-gan", model: "DCGAN", train: dcgan },
     Job { name: "wgan_gp", lesson: "08-mode-collapse", model: "WGAN-GP (the slide's GAN, Wasserstein loss, gradient penalty 10)", train: wgan_gp },
     Job { name: "diffusion", lesson: "09-diffusion", model: DIFFUSION_MODEL, train: diffusion },
 ];
@@ -41,8 +41,9 @@ const JOBS: &[Job] = &[
 const DIFFUSION_EPOCHS: usize = 100;
 const DIFFUSION_MODEL: &str = "diffusion model (the book's U-Net, T = 4,000)";
 
-/// DCGAN epochs: the slide's loop runs 50; one epoch takes about 4.5 minutes on two cores.
-const DCGAN_EPOCHS: usize = 1;
+/// DCGAN epochs: the slide's loop runs 50; one epoch takes about 4 minutes on two cores. The model,
+/// its record and a checkpoint to resume from are written after every epoch (see [`dcgan`]).
+const DCGAN_EPOCHS: usize = 50;
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let only: Vec<String> = std::env::args().skip(1).collect();
@@ -88,7 +89,8 @@ fn autoencoder<M: TrainModel>(mut fresh: M, config: &FitConfig, full: &FashionMn
 
 fn record(path: &std::path::Path, epochs: usize, images: usize, seconds: f64, figure: &str, full: f64, sample: f64) -> PretrainedRecord {
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    PretrainedRecord { file, lesson: String::new(), model: String::new(), epochs, images, seconds, figure: figure.into(), full, sample }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    PretrainedRecord { file, lesson: String::new(), model: String::new(), epochs, images, seconds, cores, figure: figure.into(), full, sample }
 }
 
 fn stacked(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
@@ -144,8 +146,41 @@ fn dense_gan(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRec
     gan_job(GanConfig::new().init(&training_device())?, gan::EPOCHS, full, sample)
 }
 
+/// The DCGAN, trained epoch by epoch for up to the slide's 50: after each epoch the shipped model
+/// and its record are written, and a checkpoint with the optimizers' state goes to the cache
+/// (`$COURSE_CACHE/pretrain`, not shipped), so that a run stopped at any point ships the last
+/// finished epoch and the next `./course pretrain dcgan` continues from it (the same numbers as
+/// one uninterrupted run: the checkpoint holds the noise generator's state too).
 fn dcgan(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
-    gan_job(DcganConfig::new().init(&training_device())?, DCGAN_EPOCHS, full, sample)
+    let mut model = DcganConfig::new().init(&training_device())?;
+    let path = pretrained::pretrained_path(&model);
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let cache = std::env::var_os("COURSE_CACHE").map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache/course-rust")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("pretrain");
+    let config = gan::GanFitConfig::new(DCGAN_EPOCHS).with_checkpoints(&cache);
+    // A resumed run adds its time to what the record of the epoch it resumes from says.
+    let earlier = pretrained::pretrained_records().unwrap_or_default().into_iter().find(|r| r.file == file);
+    let codings = Noise::training(7).codings(32, model.codings_size());
+    let start = Instant::now();
+    let mut last = None;
+    let mut before = None;
+    gan::train_gan_with(&mut model, &full.train.x, &codings, &config, |gan, epoch| {
+        save_checkpoint(gan, &path)?;
+        // Fixed at this run's first epoch: the time of the epochs it resumed after.
+        let before = *before.get_or_insert_with(|| earlier.as_ref().filter(|r| r.epochs + 1 == epoch).map_or(0.0, |r| r.seconds));
+        let (f, s) = pretrained::figures(full, sample, |d| pretrained::gan_figure(gan, d))?;
+        let mut r = record(&path, epoch, full.train.x.rows(), before + start.elapsed().as_secs_f64(), GAN_FIGURE, f, s);
+        r.lesson = "07-gan".into();
+        r.model = "DCGAN".into();
+        println!("   epoch {epoch}: {GAN_FIGURE}: {f:.4} (sample {s:.4}) after {:.0} s", r.seconds);
+        save_record(r.clone()).map_err(|e| CourseError::Io { path: pretrained::pretrained_dir(), source: std::io::Error::other(e.to_string()) })?;
+        last = Some(r);
+        Ok(())
+    })?;
+    // No epoch left to train: the checkpoints in the cache say all were, and the record stays.
+    last.or(earlier).ok_or_else(|| CourseError::Checkpoint { path: cache.clone(), problem: "no epoch left to train and no record of the model: remove this folder and run again".into() })
 }
 
 /// Lesson 08's WGAN-GP (its settings: Adam 0.0001 with β₁ 0.5 and β₂ 0.9 for both networks), for

@@ -818,18 +818,29 @@ pub struct GeneratorScore {
     pub coverage: Coverage,
     /// Its parameters (the generator's and, for a GAN, the discriminator's: what was trained).
     pub parameters: usize,
-    /// Its training, where it is known (the shipped models' records): epochs and seconds.
-    pub training: Option<(usize, f64)>,
+    /// Its training, where it is known (a shipped model's record: `PretrainedRecord::training`).
+    pub training: Option<Training>,
     /// Seconds to make 1,000 images, from the time it took to make the `n` judged ones.
     pub seconds_per_1000: f64,
     /// The images it made, for a grid.
     pub images: Matrix,
 }
 
+/// How long a generator trained, as the side-by-side table shows it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Training {
+    /// Epochs over the training images.
+    pub epochs: usize,
+    /// Seconds of training.
+    pub seconds: f64,
+    /// The cores of the machine it trained on (the course's machines have 2).
+    pub cores: usize,
+}
+
 /// Makes `n` images with `generate` (pixels in [0, 1]), times it, and judges them against the real
 /// images' feature statistics `real`.
 #[allow(clippy::too_many_arguments)]
-pub fn judge_generator(name: &str, parameters: usize, training: Option<(usize, f64)>, n: usize, judge: &Judge, real: &FeatureStats, generate: impl FnOnce(usize) -> Result<Matrix>) -> Result<GeneratorScore> {
+pub fn judge_generator(name: &str, parameters: usize, training: Option<Training>, n: usize, judge: &Judge, real: &FeatureStats, generate: impl FnOnce(usize) -> Result<Matrix>) -> Result<GeneratorScore> {
     if n == 0 {
         return Err(CourseError::bad_config("n", "judge at least one image (lesson 08 judges 2,000)"));
     }
@@ -847,9 +858,13 @@ pub fn judge_generator(name: &str, parameters: usize, training: Option<(usize, f
 pub fn generators_table(scores: &[GeneratorScore]) -> Table {
     let mut table = Table::new(&["generator", "KL from uniform", "classes covered", "Fréchet distance (judge)", "parameters", "training", "s per 1,000 images"]);
     for g in scores {
-        let training = g.training.map_or("-".to_owned(), |(epochs, s)| {
+        let training = g.training.map_or("-".to_owned(), |r| {
+            let s = r.seconds;
             let time = if s >= 3600.0 { format!("{:.1} h", s / 3600.0) } else { format!("{:.0} min", s / 60.0) };
-            format!("{epochs} epoch{}, {time}", if epochs == 1 { "" } else { "s" })
+            // The course's machines have two cores; a model trained on more says so, since its
+            // time is not what a student's machine would take.
+            let cores = if r.cores == 2 { String::new() } else { format!(" on {} cores", r.cores) };
+            format!("{} epoch{}, {time}{cores}", r.epochs, if r.epochs == 1 { "" } else { "s" })
         });
         // Real images (no parameters) have no size and take no time to make.
         let (parameters, sampling) = if g.parameters == 0 {

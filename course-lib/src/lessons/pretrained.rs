@@ -73,12 +73,28 @@ pub struct PretrainedRecord {
     pub images: usize,
     /// Seconds the training took on the machine that trained it.
     pub seconds: f64,
+    /// The cores of the machine that trained it (the course's machines have 2; records written
+    /// before this field existed were all trained on one of them). The model's numbers do not
+    /// depend on it: the engine computes the same bits on any core count.
+    #[serde(default = "two_cores")]
+    pub cores: usize,
     /// What the two figures are (`validation binary cross-entropy`, `mean D(x) on validation images`).
     pub figure: String,
     /// The figure on the 5,000 validation images.
     pub full: f64,
     /// The figure on the committed sample's validation images (what the test reproduces).
     pub sample: f64,
+}
+
+impl PretrainedRecord {
+    /// Its epochs, seconds and cores, for lesson 09's side-by-side table.
+    pub fn training(&self) -> crate::diffusion::Training {
+        crate::diffusion::Training { epochs: self.epochs, seconds: self.seconds, cores: self.cores }
+    }
+}
+
+fn two_cores() -> usize {
+    2
 }
 
 /// The records of every shipped model (`data/pretrained/pretrained.json`).
@@ -100,7 +116,7 @@ pub fn pretrained_record<M: TrainModel>(model: &M) -> Result<PretrainedRecord> {
 
 /// The shipped models as a table: what each is, how it was trained, what it reaches.
 pub fn pretrained_table() -> Result<Table> {
-    let mut table = Table::new(&["lesson", "model", "images", "epochs", "training s", "figure", "validation", "sample"]);
+    let mut table = Table::new(&["lesson", "model", "images", "epochs", "training s", "cores", "figure", "validation", "sample"]);
     for r in pretrained_records()? {
         table.push(&[
             r.lesson,
@@ -108,6 +124,7 @@ pub fn pretrained_table() -> Result<Table> {
             r.images.to_string(),
             r.epochs.to_string(),
             format!("{:.0}", r.seconds),
+            r.cores.to_string(),
             r.figure,
             format!("{:.4}", r.full),
             format!("{:.4}", r.sample),
