@@ -1,22 +1,38 @@
 #!/usr/bin/env bash
 # The course's Jupyter kernel: evcxr_jupyter with a persistent build directory of its own.
 #
-# Why: evcxr builds every cell, and course-lib with burn under it, in its "tmpdir". With the
-# default (a fresh temporary directory per kernel) every notebook waits ~14 minutes for its first
-# cell; with one shared tmpdir two open notebooks overwrite each other's cell crate and break.
-# So each running kernel takes a "slot" (a build directory held by a lock for the kernel's life),
-# and a new slot starts as a copy of the template that `./course setup` built warm.
+# Why: evcxr builds every cell in its "tmpdir". With one shared tmpdir two open notebooks overwrite
+# each other's cell crate and break; with a fresh one per kernel every notebook's first cell waits
+# for its crate's first build. So each running kernel takes a "slot" (a build directory held by a
+# lock for the kernel's life), and a new slot starts as a copy of the template that
+# `./course setup` made: lib/, course-lib's release build as the cells link it
+# (scripts/kernel_lib.py), and the cell crate built warm.
 #
 # Usage (from kernel.json): kernel.sh {connection_file}
 # COURSE_KERNEL_DIR, when set, names the build directory to use instead (the set-up uses it to
 # warm the template).
 #
 # On a class server (scripts/class-server.sh) the kernel runs as a student and COURSE_RELEASE names
-# the installed course, read-only and shared by every student: its template's compiled course-lib
-# and burn are linked in place (rustc-wrapper.sh adds their folder to the search path), so a
-# student's slot holds only the cells' own small builds instead of a 0.5 GB copy; COURSE_TOOLCHAIN
+# the installed course, read-only and shared by every student: its template's lib/ is linked in
+# place, so a student's slot holds only the cells' own small builds; COURSE_TOOLCHAIN
 # names the Rust toolchain installed beside it (a student cannot reach root's ~/.rustup).
 set -euo pipefail
+
+# A slot made from the template: a copy, except lib/ (course-lib's build, 270 MB), which is hard
+# linked: no kernel writes into it, and the set-up replaces the template's whole folder rather than
+# its files, so a slot keeps the library it was made with. (Also called by ./course's set-up.)
+copy_template() {
+  mkdir -p "$2"
+  local f
+  for f in "$1"/* "$1"/.[!.]*; do
+    [[ -e $f ]] || continue
+    if [[ $(basename "$f") == lib ]]; then cp -al "$f" "$2/"; else cp -a "$f" "$2/"; fi
+  done
+}
+if [[ ${1:-} == --copy-template ]]; then
+  copy_template "$2" "$3"
+  exit
+fi
 
 connection_file=$1
 cache=${COURSE_CACHE:-$HOME/.cache/course-rust}
@@ -41,18 +57,17 @@ mkdir -p "$kernels"
 # prefix with the toolchain (as /tmp does not with ~/.rustup). A build directory under $HOME
 # would fail with "dlopen failed"; naming the library directory makes it work anywhere.
 export LD_LIBRARY_PATH="$(rustc --print target-libdir)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-# evcxr's profile compiles path dependencies (course-lib) incrementally, which optimises less
-# across the crate; course-lib is built once per set-up, and a cell gains little from it.
+# evcxr's profile compiles incrementally; a cell gains little from it, and a student's `:dep`
+# path dependency would be optimised less across its crate.
 export CARGO_INCREMENTAL=0
 
 # The clone this script belongs to: course-lib finds the course's data/ there (data.rs,
 # course_data_dir), not at the path compiled into the shared prebuilt library.
 export COURSE_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)"
 
-# Cells link against the course-lib that this build directory holds (see rustc-wrapper.sh), and
-# the kernel loads it from there at run time (the cell's relative RUNPATH misses it, as above).
+# Cells link against the course-lib in the slot's lib/ (see rustc-wrapper.sh), and the kernel
+# loads it from there at run time (the cell's relative RUNPATH misses it, as above).
 export RUSTC_WRAPPER="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/rustc-wrapper.sh"
-host=$(rustc -vV | sed -n 's/^host: //p')
 
 # On a class server the release's template is linked in place (rustc-wrapper.sh), and the kernel
 # holds the release's lock, shared, for its life: the set-up removes an old release only when it
@@ -60,13 +75,12 @@ host=$(rustc -vV | sed -n 's/^host: //p')
 if [[ -n "${COURSE_RELEASE:-}" ]]; then
   exec {rlock}<"$release/.lock"
   flock -s "$rlock"
-  shared_deps=$template/target/$host/debug/deps
-  export COURSE_LIB_HOST_DEPS=$template/target/debug/deps
+  shared_lib=$template/lib
 fi
 
 run_kernel() {
   export EVCXR_TMPDIR=$1
-  export COURSE_LIB_DEPS=${shared_deps:-$1/target/$host/debug/deps}
+  export COURSE_LIB_DEPS=${shared_lib:-$1/lib}
   export LD_LIBRARY_PATH=$COURSE_LIB_DEPS:$LD_LIBRARY_PATH
   # The set-up's patched evcxr_jupyter (see ./course, setup_evcxr); COURSE_EVCXR names another
   # evcxr_jupyter binary, to compare the patched kernel with an unpatched one.
@@ -83,7 +97,7 @@ renew_slot() {
   else
     exec {tlock}>"$template.lock"
     flock -s "$tlock"           # not while the set-up rebuilds the template
-    cp -a "$template" "$1"
+    copy_template "$template" "$1"
     exec {tlock}>&-
   fi
 }

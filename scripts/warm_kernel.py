@@ -1,9 +1,8 @@
-"""Builds the kernel's template build directory warm, so that every notebook opened later starts
-from it: course-lib, built by evcxr with the kernel's own profile as a cargo dependency of the cell
-crate, leaves the libcourse_lib.so that the notebooks' cells are linked against (see
-rustc-wrapper.sh).
+"""Warms the kernel's template build directory, so that every notebook opened later starts from
+it: evcxr builds its cell crate there once, linked against the course-lib that the set-up put
+into the template's lib/ (scripts/kernel_lib.py, rustc-wrapper.sh).
 
-Usage: warm_kernel.py TEMPLATE_DIR   build the template
+Usage: warm_kernel.py TEMPLATE_DIR   warm the template
        warm_kernel.py --check        start a kernel as a notebook does (in a slot copied from the
                                      template) and check that its set-up cell and a stored
                                      course-lib variable work
@@ -12,11 +11,6 @@ import json
 import sys
 
 from kernel_client import NOTEBOOKS, RustKernel
-
-# The cell that builds course-lib in the template. The notebooks do not say `:dep`: their cells
-# get course-lib from rustc-wrapper.sh (a cell crate with course-lib as a cargo dependency pays
-# rust-analyzer's load of burn's whole dependency graph on every kernel start).
-BUILD_CELL = ':dep course-lib = { path = "../course-lib" }'
 
 
 def setup_cells():
@@ -42,7 +36,7 @@ def main():
     if sys.argv[1] == "--check":
         run_cells({}, [*setup_cells(), "let mode: Mode = Mode::from_env();"], "kernel check")
     else:
-        run_cells({"COURSE_KERNEL_DIR": sys.argv[1]}, [BUILD_CELL, *setup_cells()], "warm-up")
+        run_cells({"COURSE_KERNEL_DIR": sys.argv[1]}, [*setup_cells(), "let mode: Mode = Mode::from_env();"], "warm-up")
 
 
 if __name__ == "__main__":

@@ -7,8 +7,12 @@ Before running, it checks that every lesson's cells carry the slideshow metadata
 scripts/slides.py (a teacher presents them as slides).
 
 Usage: run_notebooks.py [NOTEBOOK ...]   (default: all of notebooks/*.ipynb and tests/notebooks/*.ipynb)
-Prints the seconds each cell took, so that slow cells show up.
+Prints the seconds each cell took, so that slow cells show up. Runs two lessons at a time
+(COURSE_NOTEBOOK_JOBS=1: one).
 """
+import concurrent.futures
+import contextlib
+import io
 import os
 import queue
 import re
@@ -112,19 +116,46 @@ def judge(name, nb):
     return failures
 
 
+def run_group(paths):
+    """Runs `paths` one after another (a lesson, then its solutions, which may load the lesson's
+    checkpoints); returns what it printed and the failures."""
+    out = io.StringIO()
+    failures = []
+    with contextlib.redirect_stdout(out):
+        for path in paths:
+            print(f"{path.name}")
+            failures += run(path)
+    return out.getvalue(), failures
+
+
+def groups(paths):
+    """The notebooks by lesson number (`04-…` and `04s-…` together), in order; a notebook without
+    a number is a group of its own."""
+    by_lesson = {}
+    for path in paths:
+        number = re.match(r"(\d+)", path.name)
+        by_lesson.setdefault(number.group(1) if number else path.name, []).append(path)
+    return list(by_lesson.values())
+
+
 def main():
     os.environ["COURSE_MODE"] = "quick"
     paths = [Path(p) for p in sys.argv[1:]] or sorted(NOTEBOOKS.glob("*.ipynb")) + sorted(TEST_NOTEBOOKS.glob("*.ipynb"))
     import subprocess
     subprocess.run([sys.executable, str(ROOT / "scripts" / "slides.py"), "--check"], check=True)
+    # Two lessons at a time (COURSE_NOTEBOOK_JOBS): a notebook's kernel spends much of its time in
+    # rustc on one core, compiling cells. Each group's log is printed whole when it ends.
+    jobs = max(1, int(os.environ.get("COURSE_NOTEBOOK_JOBS", "2")))
     failures = []
-    for path in paths:
-        print(f"{path.name}")
-        failures += run(path)
+    start = time.monotonic()
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs) as pool:
+        for log, group_failures in pool.map(run_group, groups(paths)):
+            print(log, end="", flush=True)
+            failures += group_failures
     if failures:
         print("\n\n".join(failures), file=sys.stderr)
         sys.exit(f"{len(failures)} notebook cell(s) failed")
-    print(f"{len(paths)} notebooks ran without errors")
+    print(f"{len(paths)} notebooks ran without errors in {time.monotonic() - start:.0f} s ({jobs} at a time)")
 
 
 if __name__ == "__main__":
