@@ -47,6 +47,30 @@ class RustKernel:
             error = f"{reply['content'].get('ename', 'error')}: {reply['content'].get('evalue', '')}"
         return time.monotonic() - start, "".join(o for o in outputs if isinstance(o, str)), error
 
+    def complete(self, code, cursor_pos=None, timeout=120):
+        """What Tab offers at `cursor_pos` (default: the end) of `code`: (seconds, matches)."""
+        start = time.monotonic()
+        msg_id = self.kc.complete(code, len(code) if cursor_pos is None else cursor_pos)
+        while True:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+            if reply["parent_header"].get("msg_id") == msg_id:
+                return time.monotonic() - start, reply["content"].get("matches", [])
+
+    def memory(self):
+        """The kernel's processes (evcxr_jupyter, which compiles cells, and its child, which runs
+        them) as (pid, name, resident MB, proportional MB), read from /proc."""
+        pids = [self.km.provisioner.process.pid]
+        for pid in list(pids):
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                pids += [int(c) for c in (task / "children").read_text().split()]
+        rows = []
+        for pid in pids:
+            status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+            rollup = Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()
+            pss = next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+            rows.append((pid, status["Name"].strip(), int(status["VmRSS"].split()[0]) / 1024, pss / 1024))
+        return rows
+
     def close(self):
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)

@@ -1,5 +1,7 @@
 """Times the notebook loop through the real kernel: a notebook's set-up cells right after the
-set-up command, the first cell that stores a variable, and the median of ten trivial cells.
+set-up command, the first cell that stores a variable, and the median of ten trivial cells; then
+the kernel's memory (both processes) after a lesson's first cells, and what Tab completes in a
+few places a student presses it, with its latency.
 
 Usage: measure_kernel.py   (run ./course setup first; prints one line per measurement)
 """
@@ -30,6 +32,15 @@ def main():
         print(f"untyped course-lib variable:          {seconds:6.1f} s" + (f"  ERROR {error}" if error else ""))
         seconds, out, error = kernel.run("untyped.rows")
         print(f"next cell reading it:                 {seconds:6.1f} s  ({out.strip()} rows)" + (f"  ERROR {error}" if error else ""))
+        # A lesson's first cells: the data loaded (the running process's floor is its pixels).
+        seconds, _, error = kernel.run("let fashion: FashionMnist = load_fashion_mnist()?;\nlet numbers: Vec<i32> = vec![1, 2, 3];")
+        print(f"loading Fashion-MNIST:                {seconds:6.1f} s" + (f"  ERROR {error}" if error else ""))
+        for pid, name, rss, pss in kernel.memory():
+            print(f"memory: {name} (pid {pid}): {rss:6.0f} MB resident, {pss:6.0f} MB proportional")
+        for code in ["fashion.", "fashion.train.", "ConvAeConfig::", "load_fash", "fash", "numbers.", "numbers.it", "std::collections::Hash", "Vec::"]:
+            seconds, matches = kernel.complete(code)
+            shown = ", ".join(matches[:8]) + (f", ... ({len(matches)} in all)" if len(matches) > 8 else "")
+            print(f"Tab after {code!r:28} {seconds:5.2f} s: {shown or '(nothing)'}")
     finally:
         kernel.close()
 
