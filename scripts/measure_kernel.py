@@ -30,7 +30,7 @@ def main():
         # set-up's evcxr patch); the next cell then reads the variable back by that name.
         seconds, _, error = kernel.run("let untyped = toy_3d_data(4);")
         print(f"untyped course-lib variable:          {seconds:6.1f} s" + (f"  ERROR {error}" if error else ""))
-        seconds, out, error = kernel.run("untyped.rows")
+        seconds, out, error = kernel.run("untyped.rows()")
         print(f"next cell reading it:                 {seconds:6.1f} s  ({out.strip()} rows)" + (f"  ERROR {error}" if error else ""))
         # A lesson's first cells: the data loaded (the running process's floor is its pixels).
         seconds, _, error = kernel.run("let fashion: FashionMnist = load_fashion_mnist()?;\nlet numbers: Vec<i32> = vec![1, 2, 3];")
