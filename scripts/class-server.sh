@@ -96,14 +96,14 @@ release_id() {
 # template's stamp), made unless it exists; sets REL.
 make_release() {
   REL=$SERVER/releases/$(release_id)
-  [[ -f $REL/.lock ]] && return
+  [[ -f $REL/.complete ]] && return
   say "Installing release ${REL##*/} of the course into $REL"
   rm -rf "$REL.tmp"
   mkdir -p "$REL.tmp"
   copy_course "$REL.tmp/course"
   cp -a "$TEMPLATE" "$REL.tmp/template"
   cp "$CACHE/evcxr/bin/evcxr_jupyter" "$REL.tmp/evcxr_jupyter"
-  touch "$REL.tmp/.lock"
+  touch "$REL.tmp/.complete"
   chown -R root:root "$REL.tmp"
   chmod -R a+rX,go-w "$REL.tmp"
   mv "$REL.tmp" "$REL"
@@ -142,16 +142,38 @@ check_release() {
   rm -rf "$check"
 }
 
-# New kernels and student servers get the release; older releases go once no kernel holds them
-# (kernel.sh holds its release's lock, shared, for its life): one still in use goes at a later
-# set-up.
+# Whether a process still uses the release in $1: one maps a file of it (a kernel's evcxr_jupyter,
+# the libcourse_lib.so it loaded), runs it, holds one open (kernel.sh while bash reads it) or works
+# inside it. Read from /proc as root, so no student can hide a kernel from it, nor stall anyone
+# with it: the lock file that every kernel once held shared could be locked alone by any student
+# (flock needs only read access), and then every classmate's kernel waited forever. A student can
+# keep an old release from being removed by holding a file of it open: that costs only its disk.
+release_in_use() {
+  local f rel
+  rel=$(readlink -f "$1")   # /proc names files by their real paths
+  for f in /proc/[0-9]*/maps; do
+    grep -qsF -- "$rel/" "$f" && return 0
+  done
+  for f in /proc/[0-9]*/exe /proc/[0-9]*/cwd /proc/[0-9]*/fd/*; do
+    [[ "$(readlink "$f" 2>/dev/null)/" == "$rel"/* ]] && return 0
+  done
+  return 1
+}
+
+# New kernels and student servers get the release; older releases go once no process uses them:
+# one still in use goes at a later set-up.
 switch_release() {
   ln -sfn "releases/${1##*/}" "$SERVER/current.tmp" && mv -T "$SERVER/current.tmp" "$SERVER/current"
   local old
   for old in "$SERVER"/releases/*/; do
     old=${old%/}
-    [[ -d $old && $old != "$1" && -f $old/.lock ]] || continue
-    ( exec 9<"$old/.lock"; if flock -n -x 9; then rm -rf "$old"; echo "    removed release ${old##*/}"; fi )
+    [[ -d $old && $old != "$1" ]] || continue
+    if release_in_use "$old"; then
+      echo "    release ${old##*/} is still in use: it goes at a later set-up"
+    else
+      rm -rf "$old"
+      echo "    removed release ${old##*/}"
+    fi
   done
 }
 
@@ -193,8 +215,22 @@ add_students() {
   local name password
   for name in "$@"; do
     if id "$name" >/dev/null 2>&1; then
+      # An account that exists already is not made a student by accident: a student's server runs
+      # as that account, with its files (the teacher's own, say, or a service's).
+      if id -nG "$name" | tr ' ' '\n' | grep -qx "$GROUP"; then
+        echo "$name: already a student, unchanged"
+        continue
+      elif [[ $(id -u "$name") -lt 1000 ]]; then
+        echo "$name is a system account (uid $(id -u "$name")): it cannot be a student; choose another name" >&2
+        exit 1
+      elif [[ ${COURSE_STUDENT_EXISTING:-} != 1 ]]; then
+        echo "$name is an existing account, not a student: its owner would log in to the class with" \
+          "their own password and files. Choose a new name, or make it a student on purpose with" \
+          "COURSE_STUDENT_EXISTING=1 ./course server-student $name" >&2
+        exit 1
+      fi
       usermod -aG "$GROUP" "$name"
-      echo "$name: already a user; added to $GROUP, password unchanged"
+      echo "$name: an existing account, made a student on purpose (COURSE_STUDENT_EXISTING=1); password unchanged"
     else
       useradd --create-home --shell /bin/bash --groups "$GROUP" "$name"
       password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=' | cut -c1-12)
@@ -203,7 +239,9 @@ add_students() {
     fi
     # Debian's useradd leaves homes readable by all (UMASK 022): a student's notebooks and
     # build slots are theirs alone.
-    chmod 700 "$(getent passwd "$name" | cut -d: -f6)"
+    local home
+    home=$(getent passwd "$name" | cut -d: -f6)
+    if [[ -d $home ]]; then chmod 700 "$home"; else echo "$name has no home folder ($home): make one before the class" >&2; fi
   done
 }
 

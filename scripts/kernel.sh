@@ -41,7 +41,7 @@ template=$kernels/template
 evcxr=$cache/evcxr/bin/evcxr_jupyter
 if [[ -n "${COURSE_RELEASE:-}" ]]; then
   # Resolved once: a course update switches the link for kernels started later, and this one
-  # keeps the release it started with (the set-up deletes no release a kernel holds, below).
+  # keeps the release it started with (the set-up deletes no release a process uses: class-server.sh).
   release=$(readlink -f "$COURSE_RELEASE")
   template=$release/template
   evcxr=$release/evcxr_jupyter
@@ -69,12 +69,10 @@ export COURSE_ROOT="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." &&
 # loads it from there at run time (the cell's relative RUNPATH misses it, as above).
 export RUSTC_WRAPPER="$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/rustc-wrapper.sh"
 
-# On a class server the release's template is linked in place (rustc-wrapper.sh), and the kernel
-# holds the release's lock, shared, for its life: the set-up removes an old release only when it
-# can take this lock alone.
+# On a class server the release's template is linked in place (rustc-wrapper.sh). The set-up
+# removes an old release only when no process uses it (class-server.sh, release_in_use): this
+# kernel's evcxr_jupyter and the course-lib it loads are files of the release.
 if [[ -n "${COURSE_RELEASE:-}" ]]; then
-  exec {rlock}<"$release/.lock"
-  flock -s "$rlock"
   shared_lib=$template/lib
 fi
 

@@ -43,6 +43,13 @@ def sync(src, dest, log=print):
     """Brings DEST up to the course in SRC; returns {action: [relative paths]}."""
     src, dest = Path(src), Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
+    # It opens and replaces files by their names in DEST, following any link a student put there:
+    # safe only with the student's own rights. Run by anyone else (root, a teacher) on a folder
+    # that is not theirs, a link to another file would have it read or overwrite that file.
+    if dest.stat().st_uid != os.geteuid():
+        raise PermissionError(f"sync_notebooks runs as the owner of {dest} (uid {dest.stat().st_uid}), "
+                              f"not as uid {os.geteuid()}: it follows the links in the folder, so it must have "
+                              "no more rights than the student whose folder it is")
     manifest_path = dest / MANIFEST
     try:
         delivered = json.loads(manifest_path.read_text())

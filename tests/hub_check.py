@@ -368,9 +368,25 @@ def isolation(students, ports):
     return failures
 
 
+def private_state(state):
+    """The test's state folder (the service token in the config, the hub's database, cookie secret
+    and log, the TLS key) open to its owner alone; only nginx's temporary folder is www-data's."""
+    failures = []
+    for path in state.rglob("*"):
+        if path.is_relative_to(state / "nginx-temp") or path.is_symlink():
+            continue
+        if path.stat().st_mode & 0o077:
+            failures.append(f"{path} is open to other users (mode {path.stat().st_mode & 0o777:o}): it holds the hub's secrets")
+    return failures
+
+
 def main():
     if os.geteuid() != 0:
         sys.exit("the class server test runs as root (it makes system users): sudo ./course server-test")
+    # The test's state folder holds an admin-scoped service token (the config), the hub's database
+    # and its log: every file the test and its hub make is the owner's alone. (nginx's workers
+    # still reach their temporary folder through the state folder, made 0711 for them.)
+    os.umask(0o077)
     if not (RELEASE / "template/.template-stamp").is_file():
         sys.exit(f"no class server in {SERVER}: run ./course server-setup first")
     passwords = make_students()
@@ -443,6 +459,7 @@ c.JupyterHub.load_roles.append({{"name": "course-test", "services": ["course-tes
             t.join()
         wall = time.monotonic() - run_start
         failures += isolation(students, ports)
+        failures += private_state(state)
         memory.stop.set()
         memory.join()
         for s in students:

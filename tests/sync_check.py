@@ -1,6 +1,7 @@
 """The class server's notebook sync (scripts/sync_notebooks.py): a student's copy receives the
 course's updates and keeps what the student changed. Part of `./course test` (it takes a second).
 """
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -51,7 +52,20 @@ def main():
         assert fourth["beside"] == ["a.updated-2.ipynb"], fourth
         assert (student / "a.updated.ipynb").read_text() == "a.ipynb v2"
         assert (student / "a.ipynb").read_text() == "a.ipynb with my answers"
-    print("notebook sync: updates arrive, a student's changes and files are kept")
+        # Someone else's folder is refused before anything is read or written in it (the sync
+        # follows links, so it must run with the folder owner's rights alone).
+        # (Only root can give a folder to another user, so only a root run checks it.)
+        if os.geteuid() == 0:
+            other = Path(tmp, "other")
+            other.mkdir()
+            os.chown(other, 1, -1)
+            try:
+                sync(course, other, log=quiet)
+                raise AssertionError("sync ran in a folder of another user")
+            except PermissionError as refused:
+                assert "runs as the owner" in str(refused), refused
+            assert not any(other.iterdir())
+    print("notebook sync: updates arrive, a student's changes and files are kept; another user's folder is refused")
 
 
 if __name__ == "__main__":
