@@ -20,6 +20,11 @@ def setup_cells():
     return ["".join(code[0]["source"])]
 
 
+# A cell that stores a course-lib variable: the warm-up builds that path of the cell crate too, and
+# the check proves a kernel can keep one.
+STORED_VARIABLE = "let mode: Mode = Mode::from_env();"
+
+
 def run_cells(env, cells, what):
     kernel = RustKernel(env={**env, "COURSE_MODE": "quick"})
     try:
@@ -34,9 +39,9 @@ def run_cells(env, cells, what):
 
 def main():
     if sys.argv[1] == "--check":
-        run_cells({}, [*setup_cells(), "let mode: Mode = Mode::from_env();"], "kernel check")
+        run_cells({}, [*setup_cells(), STORED_VARIABLE], "kernel check")
     else:
-        run_cells({"COURSE_KERNEL_DIR": sys.argv[1]}, [*setup_cells(), "let mode: Mode = Mode::from_env();"], "warm-up")
+        run_cells({"COURSE_KERNEL_DIR": sys.argv[1]}, [*setup_cells(), STORED_VARIABLE], "warm-up")
 
 
 if __name__ == "__main__":
