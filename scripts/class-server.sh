@@ -6,9 +6,13 @@
 #
 #   class-server.sh install         JupyterHub and its proxy, the toolchain, a release of the course,
 #                                   the kernel registered for every student; idempotent
-#   class-server.sh run             run the hub (jupyterhub_config.py beside this script)
+#   class-server.sh run             run the hub (jupyterhub_config.py beside this script), after
+#                                   the firewall below
+#   class-server.sh firewall        the students' processes reach loopback and nothing else
+#                                   (iptables, by the class's group); idempotent
 #   class-server.sh student NAME... make each NAME a student: a system user in the class's group,
-#                                   home readable by them alone; prints new users' passwords
+#                                   home readable by them alone, no login shell; prints new
+#                                   users' passwords
 #
 # What lives where, under $COURSE_SERVER_DIR (default /opt/course; root's, readable by all):
 #   cache/          the set-up's venv (Jupyter, JupyterHub), evcxr and the template's build
@@ -18,6 +22,8 @@
 #                   (template/, course-lib and burn compiled), the kernel binary; never changed
 #   current         the release new kernels and new student servers get
 #   hub/            the hub's database and cookie secret (root only)
+#   volumes/        each student's home folder, an image of a fixed size (root only;
+#                   scripts/course_spawner.py mounts it on their home when their server starts)
 # A student's own: ~/course (their copy of the notebooks, scripts/sync_notebooks.py) and
 # ~/.cache/course-rust/kernels (their kernels' build slots: the cells' builds, about 0.3 MB each;
 # course-lib and burn are linked from the release in place, scripts/kernel.sh).
@@ -45,6 +51,10 @@ install_hub() {
     say "Installing JupyterHub into $VENV"
     "$VENV/bin/pip" install --quiet -r "$ROOT/scripts/hub-requirements.txt"
     cp "$ROOT/scripts/hub-requirements.txt" "$stamp"
+  fi
+  if ! command -v iptables >/dev/null; then
+    say "Installing iptables (the students' firewall)"
+    apt-get update >/dev/null && apt-get install -y iptables >/dev/null
   fi
   if [[ ! -x $SERVER/proxy/node_modules/.bin/configurable-http-proxy ]]; then
     say "Installing configurable-http-proxy $CHP_VERSION (npm) into $SERVER/proxy"
@@ -180,9 +190,9 @@ switch_release() {
 install() {
   need_root
   local start=$(date +%s)
-  mkdir -p "$SERVER" "$SERVER/hub"
+  mkdir -p "$SERVER" "$SERVER/hub" "$SERVER/volumes"
   chmod 755 "$SERVER"
-  chmod 700 "$SERVER/hub"
+  chmod 700 "$SERVER/hub" "$SERVER/volumes"
   install_hub
   install_toolchain
   chmod -R a+rX,go-w "$VENV" "$SERVER/proxy"
@@ -201,10 +211,31 @@ install() {
   say "Class server ready in $SERVER (release $(basename "$(readlink -f "$SERVER/current")"), set-up $(( $(date +%s) - start )) s)"
 }
 
+# The students' processes (any process with the class's group among its groups: their servers,
+# kernels and whatever those start) may talk to loopback, the hub and their own server, and to
+# nothing else: not a cloud's metadata service (169.254.169.254, which hands out the machine's
+# credentials), not the local network, not the internet (the course downloads nothing at run
+# time). Rejected rather than dropped, so a cell that tries fails at once, with "connection
+# refused". A chain of the course's own, rebuilt at every run: the machine's other rules stay.
+firewall() {
+  need_root
+  local gid tables
+  gid=$(getent group "$GROUP" | cut -d: -f3)
+  for tables in iptables ip6tables; do
+    $tables -N COURSE-STUDENTS 2>/dev/null || $tables -F COURSE-STUDENTS
+    $tables -A COURSE-STUDENTS -o lo -j RETURN
+    $tables -A COURSE-STUDENTS -j REJECT
+    $tables -C OUTPUT -m owner --gid-owner "$gid" --suppl-groups -j COURSE-STUDENTS 2>/dev/null ||
+      $tables -I OUTPUT 1 -m owner --gid-owner "$gid" --suppl-groups -j COURSE-STUDENTS
+  done
+}
+
 run_hub() {
   need_root
+  getent group "$GROUP" >/dev/null || groupadd "$GROUP"
+  firewall
   cd "$SERVER/hub"
-  say "Starting JupyterHub on http://${COURSE_HUB_IP:-127.0.0.1}:${COURSE_HUB_PORT:-8000} (students: members of group $GROUP)"
+  say "Starting JupyterHub on http://${COURSE_HUB_IP:-127.0.0.1}:${COURSE_HUB_PORT:-800} (students: members of group $GROUP)"
   exec "$VENV/bin/jupyterhub" -f "$SERVER/current/course/scripts/jupyterhub_config.py"
 }
 
@@ -232,7 +263,9 @@ add_students() {
       usermod -aG "$GROUP" "$name"
       echo "$name: an existing account, made a student on purpose (COURSE_STUDENT_EXISTING=1); password unchanged"
     else
-      useradd --create-home --shell /bin/bash --groups "$GROUP" "$name"
+      # No login shell: a student reaches the machine through the hub alone, inside their limits
+      # (JupyterLab's terminal runs bash there), not by ssh or su, outside them.
+      useradd --create-home --shell /usr/sbin/nologin --groups "$GROUP" "$name"
       password=$(head -c 12 /dev/urandom | base64 | tr -d '/+=' | cut -c1-12)
       echo "$name:$password" | chpasswd
       echo "$name: $password"
@@ -248,6 +281,7 @@ add_students() {
 case "${1:-}" in
   install) install ;;
   run) run_hub ;;
+  firewall) firewall ;;
   student) shift; add_students "$@" ;;
-  *) sed -n '2,22p' "$0"; exit 2 ;;
+  *) sed -n '2,29p' "$0"; exit 2 ;;
 esac
