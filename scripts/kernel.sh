@@ -79,6 +79,8 @@ fi
 run_kernel() {
   export EVCXR_TMPDIR=$1
   export COURSE_LIB_DEPS=${shared_lib:-$1/lib}
+  # Tab completion of course-lib's names (the kernel's patch, course_index.rs; kernel_lib.py).
+  export COURSE_LIB_INDEX=$COURSE_LIB_DEPS/course_lib.index.json
   export LD_LIBRARY_PATH=$COURSE_LIB_DEPS:$LD_LIBRARY_PATH
   # The set-up's patched evcxr_jupyter (see ./course, setup_evcxr); COURSE_EVCXR names another
   # evcxr_jupyter binary, to compare the patched kernel with an unpatched one.

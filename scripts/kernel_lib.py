@@ -12,6 +12,10 @@ own static copy of std would give a cell two (rustc: "cannot satisfy dependencie
 Why a copy: that target folder is shared by every clone and rebuilt by every test run; a kernel
 must keep the library it started with while it runs (kernel.sh gives each kernel its own slot).
 
+Beside them, course_lib.index.json: course-lib's public names for the kernel's Tab completion
+(tools/lib-index reads course-lib's source; rust-analyzer does not see course-lib), named by
+kernel.sh's COURSE_LIB_INDEX.
+
 Usage: kernel_lib.py ROOT DEST   (cargo's progress goes to stderr; DEST must not exist yet)
 """
 import json
@@ -46,6 +50,10 @@ def main():
     os.makedirs(dest)
     for f in files:
         shutil.copy2(f, dest)
+    index = os.path.join(dest, "course_lib.index.json")
+    if subprocess.run(["cargo", "run", "--quiet", "--release", "-p", "lib-index", "--manifest-path",
+                       os.path.join(root, "Cargo.toml"), "--", os.path.join(root, "course-lib", "src"), index]).returncode:
+        sys.exit("tools/lib-index could not index course-lib's names (above)")
     size = sum(os.path.getsize(os.path.join(dest, f)) for f in os.listdir(dest))
     print(f"    course-lib for the kernel: {len(files)} files, {size / 1e6:.0f} MB in {dest}")
 
