@@ -11,9 +11,10 @@ Settings come from the environment of `./course server`:
   COURSE_HUB_ADMINS               comma-separated teachers' user names (admin in the hub)
   COURSE_HUB_STATE                the hub's database and cookie secret (default SERVER/hub)
   COURSE_HUB_CULL                 seconds after which an idle student's server is stopped (3600)
-  COURSE_STUDENT_MEMORY           each student's memory, kernels and builds included (2G)
-  COURSE_STUDENT_CPUS             the cores each student may use at most (2)
-  COURSE_STUDENT_PIDS             each student's processes and threads (1024)
+  COURSE_STUDENT_MEMORY           each student's memory, kernels and builds included (2G; 0: none)
+  COURSE_STUDENT_CPUS             the cores each student may use at most (0: no cap, an equal
+                                  share of the cores among the students who use them)
+  COURSE_STUDENT_PIDS             each student's processes and threads (1024; 0: no limit)
   COURSE_STUDENT_DISK             each student's home folder, a volume of this size (1G; 0: none)
   COURSE_MODE                     the notebooks' mode (default class)
 
@@ -68,11 +69,20 @@ c.Authenticator.admin_users = {u for u in os.environ.get("COURSE_HUB_ADMINS", ""
 # user), inside their limits (scripts/course_spawner.py), listens on 127.0.0.1, and starts in
 # their own copy of the notebooks, which hub-singleuser.sh brings up to date first. Its kernels
 # listen on Unix sockets in the student's runtime folder, not on ports a classmate could reach.
+def size(name, default):
+    """A size setting: bytes as a number (0: no limit), or with a suffix K, M, G, T."""
+    value = os.environ.get(name, default).strip()
+    return int(value) if value.isdigit() else value
+
+
 c.JupyterHub.spawner_class = CourseSpawner
-c.Spawner.mem_limit = os.environ.get("COURSE_STUDENT_MEMORY", "2G")
-c.Spawner.cpu_limit = float(os.environ.get("COURSE_STUDENT_CPUS", "2"))
+c.Spawner.mem_limit = size("COURSE_STUDENT_MEMORY", "2G")
+# No cap on cores by default: each student's cpu group has an equal share whenever the cores are
+# contended (the kernel's scheduler), and an idle machine's cores go to whoever trains; a cap of
+# 2 cores cost lesson 02 5% on this 2-core machine, for nothing.
+c.Spawner.cpu_limit = float(os.environ.get("COURSE_STUDENT_CPUS", "0"))
 c.CourseSpawner.pids_limit = int(os.environ.get("COURSE_STUDENT_PIDS", "1024"))
-c.CourseSpawner.disk_limit = os.environ.get("COURSE_STUDENT_DISK", "1G")
+c.CourseSpawner.disk_limit = size("COURSE_STUDENT_DISK", "1G")
 c.CourseSpawner.volumes = f"{server}/volumes"
 c.Spawner.args = ["--KernelManager.transport=ipc"]
 c.Spawner.cmd = [f"{server}/current/course/scripts/hub-singleuser.sh"]
