@@ -150,6 +150,15 @@ fn read_module(index: &mut Index, file: &Path, module: &str) -> Result<(), Strin
     read_items(index, &parsed.items, &children, module)
 }
 
+/// A public type of `module`: listed among its items, and indexed by its path.
+fn declare(index: &mut Index, public: &mut Vec<Item>, module: &str, info: TypeInfo) {
+    public.push(Item {
+        name: info.name.clone(),
+        kind: info.kind,
+    });
+    index.types.insert(format!("{module}::{}", info.name), info);
+}
+
 /// A module's items; `children` is the folder of its `mod x;` files.
 fn read_items(
     index: &mut Index,
@@ -180,18 +189,16 @@ fn read_items(
             }
             syn::Item::Struct(s) if is_pub(&s.vis) => {
                 let name = s.ident.to_string();
-                public.push(Item {
-                    name: name.clone(),
-                    kind: "struct",
-                });
                 let fields = s
                     .fields
                     .iter()
                     .filter(|f| is_pub(&f.vis))
                     .filter_map(|f| Some((f.ident.as_ref()?.to_string(), text(&f.ty))))
                     .collect();
-                index.types.insert(
-                    format!("{module}::{name}"),
+                declare(
+                    index,
+                    &mut public,
+                    module,
                     TypeInfo {
                         name,
                         kind: "struct",
@@ -202,13 +209,11 @@ fn read_items(
             }
             syn::Item::Enum(e) if is_pub(&e.vis) => {
                 let name = e.ident.to_string();
-                public.push(Item {
-                    name: name.clone(),
-                    kind: "enum",
-                });
                 let variants = e.variants.iter().map(|v| v.ident.to_string()).collect();
-                index.types.insert(
-                    format!("{module}::{name}"),
+                declare(
+                    index,
+                    &mut public,
+                    module,
                     TypeInfo {
                         name,
                         kind: "enum",
@@ -219,22 +224,23 @@ fn read_items(
             }
             syn::Item::Type(t) if is_pub(&t.vis) => {
                 let name = t.ident.to_string();
-                public.push(Item {
-                    name: name.clone(),
-                    kind: "type",
-                });
-                if let Some(target) = type_name(&t.ty) {
-                    index
-                        .aliases
-                        .push((module.to_string(), name.clone(), target));
-                    index.types.insert(
-                        format!("{module}::{name}"),
-                        TypeInfo {
-                            name,
-                            kind: "type",
-                            ..Default::default()
-                        },
-                    );
+                match type_name(&t.ty) {
+                    Some(target) => {
+                        index
+                            .aliases
+                            .push((module.to_string(), name.clone(), target));
+                        declare(
+                            index,
+                            &mut public,
+                            module,
+                            TypeInfo {
+                                name,
+                                kind: "type",
+                                ..Default::default()
+                            },
+                        );
+                    }
+                    None => public.push(Item { name, kind: "type" }),
                 }
             }
             syn::Item::Macro(m) => read_macro(index, m, module, &mut public)?,
@@ -361,10 +367,6 @@ fn read_macro(
         ("course_config", _) => {
             let c: ConfigMacro = m.mac.parse_body().map_err(bad)?;
             let name = c.ident.to_string();
-            public.push(Item {
-                name: name.clone(),
-                kind: "struct",
-            });
             let mut info = TypeInfo {
                 name: name.clone(),
                 kind: "struct",
@@ -384,7 +386,7 @@ fn read_macro(
                     ),
                 );
             }
-            index.types.insert(format!("{module}::{name}"), info);
+            declare(index, public, module, info);
         }
         ("setters", _) => {
             let c: SettersMacro = m.mac.parse_body().map_err(bad)?;
