@@ -118,12 +118,6 @@ class StudentCgroups:
             time.sleep(0.05)
         return len(killed)
 
-    def oom_kills(self):
-        """How many processes the memory limit has killed (kernel 4.13 and later)."""
-        m = self.dirs["memory"]
-        text = (m / ("memory.events" if self.v2 else "memory.oom_control")).read_text()
-        return int(dict(line.split() for line in text.splitlines()).get("oom_kill", 0))
-
 
 # Loaded here, in the hub: a process forked from a threaded one must not load libraries itself.
 LIBC = ctypes.CDLL(None, use_errno=True)
@@ -167,10 +161,6 @@ class CourseSpawner(LocalProcessSpawner):
 
     def cgroups(self):
         return StudentCgroups(self.user.name)
-
-    def home(self):
-        import pwd
-        return Path(pwd.getpwnam(self.user.name).pw_dir)
 
     def mount_home(self):
         """The student's home folder on an image of disk_limit bytes. Made at the first start:
@@ -217,7 +207,7 @@ class CourseSpawner(LocalProcessSpawner):
         """~/.tmp, the student's own (a link there, their doing, is replaced by a folder)."""
         import pwd
         entry = pwd.getpwnam(self.user.name)
-        tmp = self.home() / ".tmp"
+        tmp = Path(entry.pw_dir) / ".tmp"
         if tmp.is_symlink() or (tmp.exists() and not tmp.is_dir()):
             tmp.unlink()
         tmp.mkdir(mode=0o700, exist_ok=True)
