@@ -12,11 +12,12 @@ transport, which only the class server uses, is tested on every run; the rate it
 
 Run with the course's Python (~/.cache/course-rust/venv/bin/python) after `./course setup`.
 Each loop has its own Jupyter server, on loopback, with a random token; its log (debug level,
-the kernel's stderr included) is kept in a temporary folder whose name is printed.
+the kernel's stderr included) goes to a temporary folder, kept (and named) when a start failed.
 """
 import argparse
 import asyncio
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -121,7 +122,6 @@ def main():
     parser.add_argument("--loops", type=int, default=3, help="loops at once, each with its own server")
     args = parser.parse_args()
     logs = Path(tempfile.mkdtemp(prefix="kernel-start-loop-"))
-    print(f"servers' logs in {logs}", flush=True)
     results = []
     threads = [threading.Thread(target=loop, args=(n, args, logs, results)) for n in range(1, args.loops + 1)]
     for thread in threads:
@@ -132,8 +132,11 @@ def main():
     print(f"{args.transport}: {failed} of {len(results)} starts did not run their cell")
     if len(results) < args.loops * args.starts:  # a loop stopped on an error (printed above)
         print(f"only {len(results)} of {args.loops * args.starts} starts were made")
+        failed += 1
+    if failed:
+        print(f"the Jupyter servers' logs: {logs}")
         sys.exit(1)
-    sys.exit(1 if failed else 0)
+    shutil.rmtree(logs)
 
 
 if __name__ == "__main__":
