@@ -1,5 +1,5 @@
 """Starts the course's kernel many times through Jupyter's own server and sends a cell at once,
-as a notebook opened in JupyterLab (or tests/hub_check.py) does; counts the starts whose cell never
+as tests/hub_check.py does for each student; counts the starts whose cell never
 ran. This is how the kernel-start hang that scripts/zeromq-sync-lock.patch fixes was found
 (README, "A kernel that never ran its first cell"): with three loops at once and the cores busy,
 19 of 264 starts hung before the patch, none after.
@@ -7,8 +7,9 @@ ran. This is how the kernel-start hang that scripts/zeromq-sync-lock.patch fixes
     python scripts/kernel_start_loop.py [--transport ipc|tcp] [--starts 100] [--loops 3]
 
 `./course test` runs it briefly (2 loops of 20 starts, quiet cores), so that the kernel's ipc
-transport, which only the class server uses, is tested on every run; the rate it once had (19 of
-264) was measured with 3 loops of 100 and the cores kept busy (`yes > /dev/null` twice).
+transport, which only the class server uses, is tested on every run. The rate above (19 of 264)
+was measured with an earlier form of this loop: three loops at once for 400 s, with one
+`yes > /dev/null` beside them; this form, with the unpatched build, hung 8 times in 4 minutes.
 
 Run with the course's Python (~/.cache/course-rust/venv/bin/python) after `./course setup`.
 Each loop has its own Jupyter server, on loopback, with a random token; its log (debug level,
