@@ -8,6 +8,7 @@
 //! here t-SNE's too).
 
 use course_lib::conv_ae::{self, ConvAeConfig};
+use course_lib::diffusion::{self, DiffusionConfig, Sampler};
 use course_lib::data::{Matrix, load_fashion_mnist_sample};
 use course_lib::embedding::{TsneConfig, tsne};
 use course_lib::gan::{self, DcganConfig, GanFitConfig};
@@ -43,6 +44,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let history = gan::train_gan(&mut dcgan, &train.head(128), &codings, &GanFitConfig::new(1).with_verbose(false))?;
     let losses: Vec<f32> = history.steps.iter().flat_map(|s| [s.d_loss as f32, s.g_loss as f32]).collect();
     println!("dcgan {:016x} {:016x}", fingerprint(history.samples[0].data()), fingerprint(&losses));
+
+    // Lesson 09: the U-Net's depthwise convolutions, overlapping pooling and upsampling (their
+    // planes and channels split over the cores), 4 steps of 32, then a 10-step DDIM sample.
+    let mut unet = DiffusionConfig::new().init(&device)?;
+    unet.fit(&train.head(128), None, &diffusion::fit_config().with_epochs(1).with_verbose(false))?;
+    println!("diffusion {:016x}", fingerprint(unet.generate(8, Sampler::ddim(10), 3)?.data()));
 
     // Lesson 03: t-SNE of the stacked codings, its forces summed in parts.
     let threads = std::env::var("COURSE_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(0);

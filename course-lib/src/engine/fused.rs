@@ -10,7 +10,7 @@
 //! keeps the position of each maximum. The tests check every gradient against burn's own
 //! operations.
 
-use crate::engine::kernels::{self, Geometry, Scratch, View};
+use crate::engine::kernels::{self, Geometry, Scratch, View, Windows};
 use crate::engine::activation::Activation;
 use burn::backend::{Autodiff, BackendTypes, DispatchKindConversion, DispatchTensor, Flex, TensorMetadata};
 use burn::tensor::{Device, GradientCheckpointingStrategy, Tensor, TensorData};
@@ -487,7 +487,7 @@ struct PoolBackward;
 struct PoolState {
     arg: Vec<u32>,
     dims: [usize; 4],
-    pool: usize,
+    windows: Windows,
 }
 
 impl Backward<Flex, 1> for PoolBackward {
@@ -499,43 +499,148 @@ impl Backward<Flex, 1> for PoolBackward {
         let dy = grads.consume::<Flex>(&ops.node);
         if let Some(node) = px {
             let [b, c, h, w] = s.dims;
-            let dx = kernels::max_pool_backward(&host(&dy), &s.arg, b, c, h, w, s.pool);
+            let dx = kernels::max_pool_windows_backward(&host(&dy), &s.arg, b, c, h, w, s.windows);
             grads.register::<Flex>(node.id, flex(dx, s.dims.to_vec()));
         }
     }
 }
 
-fn pool_autodiff<C: CheckpointStrategy>(x: Tensor<4>, pool: usize, s: GradientCheckpointingStrategy) -> Tensor<4>
+fn pool_autodiff<C: CheckpointStrategy>(x: Tensor<4>, windows: Windows, s: GradientCheckpointingStrategy) -> Tensor<4>
 where
     DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
 {
     let (x, xn) = tracked::<C, 4>(x, s).into_parts();
     let d = x.shape().to_vec();
     let dims = [d[0], d[1], d[2], d[3]];
-    let (y, arg) = kernels::max_pool(&host(&x), dims[0], dims[1], dims[2], dims[3], pool);
-    let out = flex(y, vec![dims[0], dims[1], dims[2] / pool, dims[3] / pool]);
+    let (y, arg) = kernels::max_pool_windows(&host(&x), dims[0], dims[1], dims[2], dims[3], windows);
+    let out = flex(y, vec![dims[0], dims[1], windows.out.0, windows.out.1]);
     let result = match PoolBackward.prepare::<C>([xn]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(PoolState { arg, dims, pool }, out),
+        OpsKind::Tracked(prep) => prep.finish(PoolState { arg, dims, windows }, out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Tensor::from_primitive::<Autodiff<Flex, C>>(result)
 }
 
-/// `pool × pool` max pooling with stride `pool`, on the host (call when [`available`]).
+/// Max pooling over `windows` ([`Windows::tiled`]: Keras's default; [`Windows::same`]: with
+/// `padding="same"`), on the host (call when [`available`]).
 ///
 /// # Shapes
-/// `[batch, c, h, w]` → `[batch, c, h / pool, w / pool]`
-pub(crate) fn max_pool2d(x: Tensor<4>, pool: usize) -> Tensor<4> {
+/// `[batch, c, h, w]` → `[batch, c, windows.out.0, windows.out.1]`
+pub(crate) fn max_pool2d(x: Tensor<4>, windows: Windows) -> Tensor<4> {
     match x.gradient_checkpointing_strategy() {
         None => {
             let x = plain(x);
             let d = x.shape().to_vec();
-            let (y, _) = kernels::max_pool(&host(&x), d[0], d[1], d[2], d[3], pool);
-            Tensor::from_primitive::<Flex>(flex(y, vec![d[0], d[1], d[2] / pool, d[3] / pool]))
+            let (y, _) = kernels::max_pool_windows(&host(&x), d[0], d[1], d[2], d[3], windows);
+            Tensor::from_primitive::<Flex>(flex(y, vec![d[0], d[1], windows.out.0, windows.out.1]))
         }
-        Some(s @ GradientCheckpointingStrategy::Disabled) => pool_autodiff::<NoCheckpointing>(x, pool, s),
-        Some(s @ GradientCheckpointingStrategy::Balanced) => pool_autodiff::<BalancedCheckpointing>(x, pool, s),
+        Some(s @ GradientCheckpointingStrategy::Disabled) => pool_autodiff::<NoCheckpointing>(x, windows, s),
+        Some(s @ GradientCheckpointingStrategy::Balanced) => pool_autodiff::<BalancedCheckpointing>(x, windows, s),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Upsampling: every pixel into a 2 × 2 block
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+struct UpsampleBackward;
+
+impl Backward<Flex, 1> for UpsampleBackward {
+    type State = [usize; 4];
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let [b, c, h, w] = ops.state;
+        let [px] = ops.parents;
+        let dy = grads.consume::<Flex>(&ops.node);
+        if let Some(node) = px {
+            grads.register::<Flex>(node.id, flex(kernels::upsample2_backward(&host(&dy), b * c, h, w), vec![b, c, h, w]));
+        }
+    }
+}
+
+fn upsample_autodiff<C: CheckpointStrategy>(x: Tensor<4>, s: GradientCheckpointingStrategy) -> Tensor<4>
+where
+    DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
+{
+    let (x, xn) = tracked::<C, 4>(x, s).into_parts();
+    let d = x.shape().to_vec();
+    let out = flex(kernels::upsample2(&host(&x), d[0] * d[1], d[2], d[3]), vec![d[0], d[1], 2 * d[2], 2 * d[3]]);
+    let result = match UpsampleBackward.prepare::<C>([xn]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish([d[0], d[1], d[2], d[3]], out),
+        OpsKind::UnTracked(prep) => prep.finish(out),
+    };
+    Tensor::from_primitive::<Autodiff<Flex, C>>(result)
+}
+
+/// Keras's `UpSampling2D(2)` on the host (call when [`available`]): burn's broadcast and
+/// reshape copy value by value through a strided iterator, a fifth of lesson 09's training step
+/// (`perf`).
+///
+/// # Shapes
+/// `[batch, c, h, w]` → `[batch, c, 2h, 2w]`
+pub(crate) fn upsample2(x: Tensor<4>) -> Tensor<4> {
+    match x.gradient_checkpointing_strategy() {
+        None => {
+            let x = plain(x);
+            let d = x.shape().to_vec();
+            Tensor::from_primitive::<Flex>(flex(kernels::upsample2(&host(&x), d[0] * d[1], d[2], d[3]), vec![d[0], d[1], 2 * d[2], 2 * d[3]]))
+        }
+        Some(s @ GradientCheckpointingStrategy::Disabled) => upsample_autodiff::<NoCheckpointing>(x, s),
+        Some(s @ GradientCheckpointingStrategy::Balanced) => upsample_autodiff::<BalancedCheckpointing>(x, s),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Depthwise 3 × 3 convolution: the first step of a separable convolution
+// ---------------------------------------------------------------------------------------------
+
+/// Keras's depthwise step of `SeparableConv2D(filters, 3, padding="same")`: each channel
+/// correlated with its own 3 × 3 filter, stride 1, no bias (burn's grouped `conv2d` computes the
+/// same on one core).
+#[derive(Clone, Copy, Debug)]
+struct DepthwiseSpec;
+
+/// What the depthwise convolution's backward keeps: its input and filters.
+#[derive(Debug, Clone)]
+struct DepthwiseSaved {
+    x: FlexTensor,
+    k: FlexTensor,
+    dims: [usize; 4],
+}
+
+impl HostOp for DepthwiseSpec {
+    type Saved = DepthwiseSaved;
+
+    fn activation(&self) -> Activation {
+        Activation::Linear
+    }
+
+    fn forward(&self, x: FlexTensor, k: FlexTensor, _no_bias: &FlexTensor) -> (Vec<f32>, Vec<usize>, DepthwiseSaved) {
+        let d = x.shape().to_vec();
+        let dims = [d[0], d[1], d[2], d[3]];
+        let y = kernels::depthwise3x3(&host(&x), &host(&k), dims[0], dims[1], dims[2], dims[3]);
+        (y, d, DepthwiseSaved { x, k, dims })
+    }
+
+    fn backward(&self, s: &DepthwiseSaved, dz: &[f32], [want_x, want_k, _]: [bool; 3]) -> [Option<FlexTensor>; 3] {
+        let [b, c, h, w] = s.dims;
+        let dx = want_x.then(|| flex(kernels::depthwise3x3_input_gradient(dz, &host(&s.k), b, c, h, w), s.dims.to_vec()));
+        let dk = want_k.then(|| flex(kernels::depthwise3x3_filter_gradient(dz, &host(&s.x), b, c, h, w), vec![c, 1, 3, 3]));
+        [dx, dk, None]
+    }
+}
+
+/// A depthwise 3 × 3 convolution (stride 1, `padding="same"`, no bias) on the host (call when
+/// [`available`]).
+///
+/// # Shapes
+/// `[batch, c, h, w]`, `[c, 1, 3, 3]` → `[batch, c, h, w]`
+pub(crate) fn depthwise_conv3x3(x: Tensor<4>, filters: Tensor<4>) -> Tensor<4> {
+    let [_, channels, _, _] = x.dims();
+    // The host operation's third input: a constant that no gradient reaches.
+    let no_bias = Tensor::<1>::zeros([channels], &Device::flex());
+    host_op(DepthwiseSpec, x, filters, no_bias)
 }
 
 #[cfg(test)]
@@ -626,7 +731,7 @@ pub(crate) mod tests {
     fn host_pooling_matches_burns() {
         let device = Device::flex().autodiff();
         let x = input([2, 3, 7, 6], 7, &device).require_grad();
-        let ours = max_pool2d(x.clone(), 2);
+        let ours = max_pool2d(x.clone(), Windows::tiled(7, 6, 2));
         let theirs = crate::layers::max_pool2d_burn(x.clone(), 2);
         close(&values(ours.clone()), &values(theirs.clone()), "pool forward");
         let weights = input(ours.dims(), 8, &device);
@@ -808,13 +913,65 @@ pub(crate) mod tests {
                     v[(side * side + at + 1).min(2 * side * side - 1)] = f32::NAN;
                 }
                 let x = Tensor::<4>::from_data(TensorData::new(v, [1, 2, side, side]), &device).require_grad();
-                let ours = max_pool2d(x.clone(), pool);
+                let ours = max_pool2d(x.clone(), Windows::tiled(side, side, pool));
                 let theirs = crate::layers::max_pool2d_burn(x.clone(), pool);
                 let (a, b) = (values(ours.clone()), values(theirs.clone()));
                 assert!(a.iter().zip(&b).all(|(p, q)| p == q || (p.is_nan() && q.is_nan())), "pool {pool}, NaN at {nan_at:?}: {a:?} vs {b:?}");
                 let (g1, g2) = (ours.sum().backward(), theirs.sum().backward());
                 assert_eq!(values(x.grad(&g1).unwrap()), values(x.grad(&g2).unwrap()), "pool {pool}, NaN at {nan_at:?}: gradients");
             }
+        }
+    }
+
+    /// Lesson 09's `MaxPooling2D(3, strides=2, padding="same")` on its U-Net's sides (and an odd
+    /// one), forward and gradient, against burn's padded pooling; where windows overlap, a
+    /// value that is the maximum of two windows gets both gradients in both.
+    #[test]
+    fn overlapping_same_pooling_matches_burns() {
+        let device = Device::flex().autodiff();
+        for (batch, channels, side) in [(2, 3, 8), (1, 2, 7), (4, 16, 32)] {
+            let x = input([batch, channels, side, side], side as u64, &device).require_grad();
+            let ours = crate::layers::max_pool2d_same(x.clone(), 3, 2);
+            let theirs = crate::layers::max_pool2d_same_burn(x.clone(), 3, 2);
+            assert_eq!(ours.dims(), [batch, channels, side.div_ceil(2), side.div_ceil(2)]);
+            assert_eq!(values(ours.clone()), values(theirs.clone()), "same pooling {side}: forward");
+            let weights = input(ours.dims(), 3, &device);
+            let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
+            close(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "same pooling dx");
+        }
+    }
+
+    /// The depthwise step of lesson 09's separable convolutions against burn's grouped
+    /// convolution, forward and both gradients, on a small image and on the U-Net's largest
+    /// (batch 32, 32 channels of 32 × 32: the threaded path).
+    #[test]
+    fn host_depthwise_convolution_matches_burns() {
+        let device = Device::flex().autodiff();
+        for (batch, channels, side) in [(2, 3, 5), (32, 32, 32)] {
+            let x = input([batch, channels, side, side], 11, &device).require_grad();
+            let k = input([channels, 1, 3, 3], 12, &device).require_grad();
+            let ours = depthwise_conv3x3(x.clone(), k.clone());
+            let theirs = burn::tensor::module::conv2d(x.clone(), k.clone(), None, burn::tensor::ops::ConvOptions::new([1, 1], [1, 1], [1, 1], channels));
+            assert!(worst(&values(ours.clone()), &values(theirs.clone()), "depthwise forward") <= 1.0);
+            let weights = input(ours.dims(), 13, &device);
+            let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
+            assert!(worst(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "depthwise dx") <= 1.0);
+            assert!(worst(&values(k.grad(&g1).unwrap()), &values(k.grad(&g2).unwrap()), "depthwise dk") <= 1.0);
+        }
+    }
+
+    /// Upsampling on the host against burn's broadcast and reshape, forward and gradient.
+    #[test]
+    fn host_upsampling_matches_burns() {
+        let device = Device::flex().autodiff();
+        for dims in [[2, 3, 4, 5], [32, 64, 8, 8]] {
+            let x = input(dims, 21, &device).require_grad();
+            let ours = upsample2(x.clone());
+            let theirs = crate::layers::upsample2_burn(x.clone());
+            assert_eq!(values(ours.clone()), values(theirs.clone()), "upsampling forward");
+            let weights = input(ours.dims(), 22, &device);
+            let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
+            close(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "upsampling dx");
         }
     }
 

@@ -592,14 +592,18 @@ pub(crate) fn activation_backward(grad: &mut [f32], y: &[f32], activation: Activ
     }
 }
 
-/// `[channels, batch·positions]` (a product's output) to `[batch, channels, positions]`.
+/// `[channels, batch·positions]` (a product's output) to `[batch, channels, positions]`, the
+/// images spread over the cores (a copy: the same bits however it is split).
 pub(crate) fn channel_major_to_nchw(src: &[f32], batch: usize, channels: usize, positions: usize, dst: &mut [f32]) {
     layout_check(src, dst, batch * channels * positions);
-    for c in 0..channels {
-        for b in 0..batch {
-            dst[(b * channels + c) * positions..][..positions].copy_from_slice(&src[c * batch * positions + b * positions..][..positions]);
+    for_each_plane_run(dst, channels * positions, src.len() >= PARALLEL_PLANES, |first, run| {
+        for (i, image) in run.chunks_mut((channels * positions).max(1)).enumerate() {
+            let b = first + i;
+            for (c, out) in image.chunks_mut(positions.max(1)).enumerate() {
+                out.copy_from_slice(&src[c * batch * positions + b * positions..][..positions]);
+            }
         }
-    }
+    });
 }
 
 /// Panics unless both sides of a layout conversion hold `len` values: then every value of `dst`
@@ -608,33 +612,64 @@ fn layout_check(src: &[f32], dst: &[f32], len: usize) {
     assert!(src.len() == len && dst.len() == len, "layout conversion: {} and {} values for {len}", src.len(), dst.len());
 }
 
-/// The inverse of [`channel_major_to_nchw`].
+/// The inverse of [`channel_major_to_nchw`], the channels spread over the cores.
 pub(crate) fn nchw_to_channel_major(src: &[f32], batch: usize, channels: usize, positions: usize, dst: &mut [f32]) {
     layout_check(src, dst, batch * channels * positions);
-    for c in 0..channels {
-        for b in 0..batch {
-            dst[c * batch * positions + b * positions..][..positions].copy_from_slice(&src[(b * channels + c) * positions..][..positions]);
+    for_each_plane_run(dst, batch * positions, src.len() >= PARALLEL_PLANES, |first, run| {
+        for (i, channel) in run.chunks_mut((batch * positions).max(1)).enumerate() {
+            let c = first + i;
+            for (b, out) in channel.chunks_mut(positions.max(1)).enumerate() {
+                out.copy_from_slice(&src[(b * channels + c) * positions..][..positions]);
+            }
         }
+    });
+}
+
+/// Where a max pooling's windows lie: `size × size` windows every `stride` pixels, `out`
+/// windows down and across. A window that runs past the end of a side is cut short there (the
+/// padding TensorFlow adds at the end for `padding="same"` never wins a maximum).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) struct Windows {
+    pub size: usize,
+    pub stride: usize,
+    pub out: (usize, usize),
+}
+
+impl Windows {
+    /// `pool × pool` windows with stride `pool`, a remainder dropped (Keras's default pooling).
+    pub fn tiled(h: usize, w: usize, pool: usize) -> Windows {
+        Windows { size: pool, stride: pool, out: (h / pool.max(1), w / pool.max(1)) }
+    }
+
+    /// `size × size` windows every `stride` pixels with TensorFlow's `padding="same"` where its
+    /// padding falls at the end only: ⌈side / stride⌉ windows (lesson 09's
+    /// `MaxPooling2D(3, strides=2, padding="same")` on sides 32, 16 and 8).
+    pub fn same(h: usize, w: usize, size: usize, stride: usize) -> Windows {
+        Windows { size, stride, out: (h.div_ceil(stride.max(1)), w.div_ceil(stride.max(1))) }
     }
 }
 
-/// `pool × pool` max pooling with stride `pool` (a remainder dropped): the output, and for each
-/// output the offset of its maximum in the window (for the backward pass). A NaN anywhere in a
-/// window wins, as in burn's pooling (and PyTorch's): the last NaN in row order; among equal
-/// values the first wins. Panics unless `x` is `batch × channels × h × w` and `pool ≥ 1` (the builder refuses a
-/// pool of 0 with a message first).
-pub(crate) fn max_pool(x: &[f32], batch: usize, channels: usize, h: usize, w: usize, pool: usize) -> (Vec<f32>, Vec<u32>) {
-    assert!(pool >= 1 && x.len() == batch * channels * h * w, "max pooling: pool {pool} over {} values for {batch} × {channels} × {h} × {w}", x.len());
-    let (oh, ow) = (h / pool, w / pool);
-    let mut y = vec![0.0f32; batch * channels * oh * ow];
-    let mut arg = vec![0u32; y.len()];
-    // `b`, later in row order, replaces the best so far `a` when it is larger or a NaN.
-    let wins = |b: f32, a: f32| b > a || b.is_nan();
-    if pool == 2 && !x.chunks(256).fold(false, |nan, c| nan | c.iter().fold(false, |n, v| n | v.is_nan())) {
+/// Max pooling over `windows`: the output, and for each output the offset of its maximum in its
+/// window (row-major in a full window, for the backward pass), with a faster path for the course's
+/// usual 2 × 2 tiles without NaNs. A NaN anywhere in a window wins,
+/// as in burn's pooling (and PyTorch's): the last NaN in row order; among equal values the first
+/// wins. The planes are spread over the cores, each computed whole by one of them: the same bits
+/// on any core count. Panics unless `x` is `batch × channels × h × w` and every window starts
+/// inside the image.
+pub(crate) fn max_pool_windows(x: &[f32], batch: usize, channels: usize, h: usize, w: usize, windows: Windows) -> (Vec<f32>, Vec<u32>) {
+    let Windows { size, stride, out: (oh, ow) } = windows;
+    assert!(
+        size >= 1 && stride >= 1 && x.len() == batch * channels * h * w && (oh == 0 || (oh - 1) * stride < h) && (ow == 0 || (ow - 1) * stride < w),
+        "max pooling: {windows:?} over {} values for {batch} × {channels} × {h} × {w}",
+        x.len()
+    );
+    if windows == Windows::tiled(h, w, 2) && !x.chunks(256).fold(false, |nan, c| nan | c.iter().fold(false, |n, v| n | v.is_nan())) {
         // The course's pooling: two input rows at a time, no branch in the loop. Without NaNs
         // (checked above: a scan costs a tenth of the pooling) `b > a` alone decides, and the
         // compiler vectorises it; the NaN test in the comparison made the pooling 30% slower.
         let wins = |b: f32, a: f32| b > a;
+        let mut y = vec![0.0f32; batch * channels * oh * ow];
+        let mut arg = vec![0u32; y.len()];
         for plane in 0..batch * channels {
             let src = &x[plane * h * w..][..h * w];
             for i in 0..oh {
@@ -653,44 +688,207 @@ pub(crate) fn max_pool(x: &[f32], batch: usize, channels: usize, h: usize, w: us
         }
         return (y, arg);
     }
-    for plane in 0..batch * channels {
-        let src = &x[plane * h * w..][..h * w];
-        for i in 0..oh {
-            for j in 0..ow {
-                let (mut best, mut at) = (src[i * pool * w + j * pool], 0u32);
-                for di in 0..pool {
-                    for dj in 0..pool {
-                        let v = src[(i * pool + di) * w + j * pool + dj];
-                        if wins(v, best) {
-                            best = v;
-                            at = (di * pool + dj) as u32;
+    let wins = |b: f32, a: f32| b > a || b.is_nan();
+    let mut pooled = vec![(0.0f32, 0u32); batch * channels * oh * ow];
+    for_each_plane_run(&mut pooled, oh * ow, x.len() >= PARALLEL_PLANES, |first, run| {
+        for (p, out) in run.chunks_mut((oh * ow).max(1)).enumerate() {
+            let src = &x[(first + p) * h * w..][..h * w];
+            for i in 0..oh {
+                for j in 0..ow {
+                    let (top, left) = (i * stride, j * stride);
+                    let (mut best, mut at) = (src[top * w + left], 0u32);
+                    for di in 0..size.min(h - top) {
+                        for dj in 0..size.min(w - left) {
+                            let v = src[(top + di) * w + left + dj];
+                            if wins(v, best) {
+                                best = v;
+                                at = (di * size + dj) as u32;
+                            }
                         }
                     }
+                    out[i * ow + j] = (best, at);
                 }
-                let o = (plane * oh + i) * ow + j;
-                y[o] = best;
-                arg[o] = at;
             }
         }
-    }
-    (y, arg)
+    });
+    pooled.into_iter().unzip()
 }
 
-/// The gradient of [`max_pool`]: each output's gradient goes to its maximum.
-pub(crate) fn max_pool_backward(dy: &[f32], arg: &[u32], batch: usize, channels: usize, h: usize, w: usize, pool: usize) -> Vec<f32> {
-    let (oh, ow) = (h / pool.max(1), w / pool.max(1));
+/// The gradient of [`max_pool_windows`]: each output's gradient goes to its maximum (added, where
+/// windows overlap, in the outputs' row order), plane by plane over the cores.
+pub(crate) fn max_pool_windows_backward(dy: &[f32], arg: &[u32], batch: usize, channels: usize, h: usize, w: usize, windows: Windows) -> Vec<f32> {
+    let Windows { size, stride, out: (oh, ow) } = windows;
     assert!(dy.len() == batch * channels * oh * ow && arg.len() == dy.len(), "max pooling's gradient: {} values and {} positions for {batch} × {channels} × {oh} × {ow}", dy.len(), arg.len());
     let mut dx = vec![0.0f32; batch * channels * h * w];
-    for plane in 0..batch * channels {
-        for i in 0..oh {
-            for j in 0..ow {
-                let o = (plane * oh + i) * ow + j;
-                let (di, dj) = (arg[o] as usize / pool, arg[o] as usize % pool);
-                dx[plane * h * w + (i * pool + di) * w + j * pool + dj] += dy[o];
+    let parallel = dx.len() >= PARALLEL_PLANES;
+    for_each_plane_run(&mut dx, h * w, parallel, |first, run| {
+        for (p, plane) in run.chunks_mut((h * w).max(1)).enumerate() {
+            let o = (first + p) * oh * ow;
+            for (k, (&g, &at)) in dy[o..][..oh * ow].iter().zip(&arg[o..][..oh * ow]).enumerate() {
+                let (di, dj) = (at as usize / size, at as usize % size);
+                plane[(k / ow * stride + di) * w + k % ow * stride + dj] += g;
+            }
+        }
+    });
+    dx
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-plane work spread over the cores: pooling, upsampling and depthwise convolutions
+// ---------------------------------------------------------------------------------------------
+
+/// Below this many values, per-plane work stays on the calling thread (starting threads would
+/// cost more than it saves).
+const PARALLEL_PLANES: usize = 1 << 15;
+
+/// Runs `work(first, run)` over `out` cut into runs of whole planes of `plane` values (`first` is
+/// the run's first plane), the runs spread over up to [`threads`] scoped threads when `parallel`.
+/// Every plane is computed by one call, whichever thread makes it, so the result is the same bits
+/// on any core count. A worker's panic is raised again here.
+fn for_each_plane_run<T: Send>(out: &mut [T], plane: usize, parallel: bool, work: impl Fn(usize, &mut [T]) + Sync) {
+    let planes = out.len().checked_div(plane).unwrap_or(0);
+    let t = if parallel { threads().min(planes) } else { 1 };
+    if t <= 1 {
+        return work(0, out);
+    }
+    let per = planes.div_ceil(t);
+    let work = &work;
+    std::thread::scope(|s| {
+        let handles: Vec<_> = out.chunks_mut(per * plane).enumerate().map(|(i, run)| s.spawn(move || work(i * per, run))).collect();
+        for h in handles {
+            if let Err(panic) = h.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+}
+
+/// Keras's `UpSampling2D(2)` on `planes` planes of `h × w`: every pixel repeated into a 2 × 2
+/// block. The planes are spread over the cores.
+pub(crate) fn upsample2(x: &[f32], planes: usize, h: usize, w: usize) -> Vec<f32> {
+    assert!(x.len() == planes * h * w, "upsampling: {} values for {planes} planes of {h} × {w}", x.len());
+    let mut y = vec![0.0f32; 4 * x.len()];
+    for_each_plane_run(&mut y, 4 * h * w, 4 * x.len() >= PARALLEL_PLANES, |first, run| {
+        for (p, plane) in run.chunks_mut((4 * h * w).max(1)).enumerate() {
+            let src = &x[(first + p) * h * w..][..h * w];
+            for (i, rows) in plane.chunks_mut((4 * w).max(1)).enumerate() {
+                let (top, bottom) = rows.split_at_mut(2 * w);
+                for (pair, &v) in top.chunks_mut(2).zip(&src[i * w..][..w]) {
+                    pair.fill(v);
+                }
+                bottom.copy_from_slice(top);
+            }
+        }
+    });
+    y
+}
+
+/// The gradient of [`upsample2`]: each pixel's is the sum of its 2 × 2 block's, added in row
+/// order.
+pub(crate) fn upsample2_backward(dy: &[f32], planes: usize, h: usize, w: usize) -> Vec<f32> {
+    assert!(dy.len() == 4 * planes * h * w, "upsampling's gradient: {} values for {planes} planes of {} × {}", dy.len(), 2 * h, 2 * w);
+    let mut dx = vec![0.0f32; planes * h * w];
+    let parallel = dy.len() >= PARALLEL_PLANES;
+    for_each_plane_run(&mut dx, h * w, parallel, |first, run| {
+        for (p, plane) in run.chunks_mut((h * w).max(1)).enumerate() {
+            let src = &dy[(first + p) * 4 * h * w..][..4 * h * w];
+            for (i, row) in plane.chunks_mut(w.max(1)).enumerate() {
+                let (top, bottom) = (&src[2 * i * 2 * w..][..2 * w], &src[(2 * i + 1) * 2 * w..][..2 * w]);
+                for (j, d) in row.iter_mut().enumerate() {
+                    *d = top[2 * j] + top[2 * j + 1] + bottom[2 * j] + bottom[2 * j + 1];
+                }
+            }
+        }
+    });
+    dx
+}
+
+/// The nine taps of a 3 × 3 filter `k` on one `h × w` plane, added into `out`:
+/// `out[i][j] += Σ k[a][b] · src[i + s(a − 1)][j + s(b − 1)]`, the pixels outside the plane zero
+/// (one pixel of padding around: Keras's `padding="same"`). `s = 1` is the convolution's forward
+/// (a correlation, as in every deep-learning library); `s = −1` (`mirrored`) is its input's
+/// gradient. Tap by tap over whole rows, so that the inner loop is a vectorisable `y += k·x`.
+fn taps3x3(src: &[f32], k: &[f32], h: usize, w: usize, mirrored: bool, out: &mut [f32]) {
+    let sign: isize = if mirrored { -1 } else { 1 };
+    for a in 0..3 {
+        for b in 0..3 {
+            let (di, dj) = (sign * (a as isize - 1), sign * (b as isize - 1));
+            let kv = k[a * 3 + b];
+            // The output columns whose source column j + dj lies inside the plane.
+            let (j0, j1) = ((-dj).max(0) as usize, (w as isize - dj).clamp(0, w as isize) as usize);
+            for i in 0..h {
+                let r = i as isize + di;
+                if r < 0 || r >= h as isize || j0 >= j1 {
+                    continue;
+                }
+                let src_row = &src[r as usize * w..][..w];
+                let out_row = &mut out[i * w..][..w];
+                let shifted = &src_row[(j0 as isize + dj) as usize..(j1 as isize + dj) as usize];
+                for (o, &x) in out_row[j0..j1].iter_mut().zip(shifted) {
+                    *o += kv * x;
+                }
             }
         }
     }
-    dx
+}
+
+/// A depthwise 3 × 3 convolution, stride 1, Keras's `padding="same"` (the first step of
+/// `SeparableConv2D`): each channel `c` of `x` (`batch × channels × h × w`) correlated with its own
+/// filter `k[c]` (`channels × 3 × 3`), no bias. The planes are spread over the cores.
+pub(crate) fn depthwise3x3(x: &[f32], k: &[f32], batch: usize, channels: usize, h: usize, w: usize) -> Vec<f32> {
+    depthwise_pass(x, k, batch, channels, h, w, false)
+}
+
+/// The gradient of [`depthwise3x3`]'s input from its output's, `dy`: the same taps mirrored.
+pub(crate) fn depthwise3x3_input_gradient(dy: &[f32], k: &[f32], batch: usize, channels: usize, h: usize, w: usize) -> Vec<f32> {
+    depthwise_pass(dy, k, batch, channels, h, w, true)
+}
+
+fn depthwise_pass(src: &[f32], k: &[f32], batch: usize, channels: usize, h: usize, w: usize, mirrored: bool) -> Vec<f32> {
+    assert!(src.len() == batch * channels * h * w && k.len() == channels * 9, "depthwise convolution: {} values for {batch} × {channels} × {h} × {w} and {} filter values for {channels} × 3 × 3", src.len(), k.len());
+    let mut out = vec![0.0f32; src.len()];
+    for_each_plane_run(&mut out, h * w, src.len() >= PARALLEL_PLANES, |first, run| {
+        for (p, plane) in run.chunks_mut((h * w).max(1)).enumerate() {
+            let at = first + p;
+            taps3x3(&src[at * h * w..][..h * w], &k[at % channels * 9..][..9], h, w, mirrored, plane);
+        }
+    });
+    out
+}
+
+/// The gradient of [`depthwise3x3`]'s filters (`channels × 3 × 3`) from its output's, `dy`, and
+/// its input `x`: for each channel and tap, the sum over the batch and the positions of
+/// `dy · x` shifted by the tap. The channels are spread over the cores, each summed in batch
+/// order by one of them: the same bits on any core count.
+pub(crate) fn depthwise3x3_filter_gradient(dy: &[f32], x: &[f32], batch: usize, channels: usize, h: usize, w: usize) -> Vec<f32> {
+    assert!(dy.len() == batch * channels * h * w && x.len() == dy.len(), "depthwise convolution's gradient: {} and {} values for {batch} × {channels} × {h} × {w}", dy.len(), x.len());
+    let mut dk = vec![0.0f32; channels * 9];
+    for_each_plane_run(&mut dk, 9, x.len() >= PARALLEL_PLANES, |first, run| {
+        for (ci, g) in run.chunks_mut(9).enumerate() {
+            let c = first + ci;
+            for b in 0..batch {
+                let plane = (b * channels + c) * h * w;
+                let (d, src) = (&dy[plane..][..h * w], &x[plane..][..h * w]);
+                for a in 0..3 {
+                    for t in 0..3 {
+                        let (di, dj) = (a as isize - 1, t as isize - 1);
+                        let (j0, j1) = ((-dj).max(0) as usize, (w as isize - dj).clamp(0, w as isize) as usize);
+                        let mut sum = 0.0f32;
+                        for i in 0..h {
+                            let r = i as isize + di;
+                            if r < 0 || r >= h as isize || j0 >= j1 {
+                                continue;
+                            }
+                            let shifted = &src[r as usize * w..][(j0 as isize + dj) as usize..(j1 as isize + dj) as usize];
+                            sum += d[i * w..][j0..j1].iter().zip(shifted).map(|(g, x)| g * x).sum::<f32>();
+                        }
+                        g[a * 3 + t] += sum;
+                    }
+                }
+            }
+        }
+    });
+    dk
 }
 
 #[cfg(test)]
@@ -800,9 +998,105 @@ mod tests {
     #[test]
     fn pooling_picks_the_maximum_and_routes_its_gradient() {
         let x = vec![1.0, 5.0, 2.0, 0.0, 3.0, 4.0, 9.0, 1.0, 0.0, 0.0, 0.0, 0.0];
-        let (y, arg) = max_pool(&x, 1, 1, 3, 4, 2);
+        let tiles = Windows::tiled(3, 4, 2);
+        let (y, arg) = max_pool_windows(&x, 1, 1, 3, 4, tiles);
         assert_eq!(y, vec![5.0, 9.0]);
-        let dx = max_pool_backward(&[1.0, 2.0], &arg, 1, 1, 3, 4, 2);
+        let dx = max_pool_windows_backward(&[1.0, 2.0], &arg, 1, 1, 3, 4, tiles);
         assert_eq!(dx, vec![0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 2.0, 0.0, 0.0, 0.0, 0.0, 0.0]);
+    }
+
+    /// Lesson 09's `MaxPooling2D(3, strides=2, padding="same")` on a 4 × 4 plane: windows at 0
+    /// and 2, the last cut short by the edge; where windows overlap, both gradients arrive.
+    #[test]
+    fn overlapping_windows_cut_at_the_edge_pool_and_add_their_gradients() {
+        #[rustfmt::skip]
+        let x = vec![
+            1.0, 2.0, 3.0, 0.0,
+            0.0, 0.0, 0.0, 0.0,
+            0.0, 0.0, 7.0, 8.0,
+            0.0, 0.0, 0.0, 9.0,
+        ];
+        let same = Windows::same(4, 4, 3, 2);
+        assert_eq!(same.out, (2, 2));
+        let (y, arg) = max_pool_windows(&x, 1, 1, 4, 4, same);
+        assert_eq!(y, vec![7.0, 8.0, 7.0, 9.0]);
+        let dx = max_pool_windows_backward(&[1.0, 2.0, 4.0, 8.0], &arg, 1, 1, 4, 4, same);
+        let mut expected = vec![0.0; 16];
+        (expected[10], expected[11], expected[15]) = (5.0, 2.0, 8.0);
+        assert_eq!(dx, expected);
+    }
+
+    #[test]
+    fn upsampling_repeats_each_pixel_and_sums_its_gradient() {
+        let y = upsample2(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 2, 1, 3);
+        assert_eq!(y[..12], [1.0, 1.0, 2.0, 2.0, 3.0, 3.0, 1.0, 1.0, 2.0, 2.0, 3.0, 3.0]);
+        assert_eq!(y[12..18], [4.0, 4.0, 5.0, 5.0, 6.0, 6.0]);
+        let dy: Vec<f32> = (0..24).map(|v| v as f32).collect();
+        // Plane 0's first pixel gathers 0, 1, 6 and 7.
+        assert_eq!(upsample2_backward(&dy, 2, 1, 3), vec![14.0, 22.0, 30.0, 62.0, 70.0, 78.0]);
+    }
+
+    /// The schoolbook depthwise convolution: every output a sum over the 3 × 3 neighbourhood,
+    /// zeros outside the plane.
+    fn depthwise_by_the_book(x: &[f32], k: &[f32], batch: usize, channels: usize, h: usize, w: usize) -> Vec<f32> {
+        let mut y = vec![0.0f32; x.len()];
+        for plane in 0..batch * channels {
+            let c = plane % channels;
+            for i in 0..h as isize {
+                for j in 0..w as isize {
+                    let mut sum = 0.0f64;
+                    for a in 0..3isize {
+                        for b in 0..3isize {
+                            let (r, s) = (i + a - 1, j + b - 1);
+                            if (0..h as isize).contains(&r) && (0..w as isize).contains(&s) {
+                                sum += (k[c * 9 + (a * 3 + b) as usize] * x[plane * h * w + (r * w as isize + s) as usize]) as f64;
+                            }
+                        }
+                    }
+                    y[plane * h * w + (i * w as isize + j) as usize] = sum as f32;
+                }
+            }
+        }
+        y
+    }
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        assert_eq!(a.len(), b.len(), "{what}: lengths");
+        for (i, (x, y)) in a.iter().zip(b).enumerate() {
+            assert!((x - y).abs() <= 1e-4 * (1.0 + y.abs()), "{what}[{i}]: {x} vs {y}");
+        }
+    }
+
+    /// The depthwise kernel against the schoolbook sum, and its two gradients against the
+    /// definition: ⟨dy, f(x + δ)⟩ is linear in x and in the filters, so the gradient of
+    /// L = ⟨dy, y⟩ is exact by summing dy over where each value went. A plane of 1 × 1 and one
+    /// large enough to take the threads are both checked.
+    #[test]
+    fn the_depthwise_kernel_and_its_gradients_match_the_definition() {
+        let mut rng = crate::rng::Rng::new(5);
+        for (batch, channels, h, w) in [(2, 3, 5, 4), (1, 2, 1, 1), (4, 8, 32, 32)] {
+            let n = batch * channels * h * w;
+            let x: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
+            let k: Vec<f32> = (0..channels * 9).map(|_| rng.normal() as f32).collect();
+            let dy: Vec<f32> = (0..n).map(|_| rng.normal() as f32).collect();
+            close(&depthwise3x3(&x, &k, batch, channels, h, w), &depthwise_by_the_book(&x, &k, batch, channels, h, w), "forward");
+            // dL/dx[p] = Σ_q dy[q] · ∂y[q]/∂x[p]: y is linear in x, so the column p of that
+            // Jacobian is the output of the unit image e_p.
+            let dx = depthwise3x3_input_gradient(&dy, &k, batch, channels, h, w);
+            let dk = depthwise3x3_filter_gradient(&dy, &x, batch, channels, h, w);
+            let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(a, b)| (a * b) as f64).sum::<f64>();
+            for p in (0..n).step_by(n / 7 + 1) {
+                let mut e = vec![0.0f32; n];
+                e[p] = 1.0;
+                let want = dot(&dy, &depthwise_by_the_book(&e, &k, batch, channels, h, w));
+                assert!((dx[p] as f64 - want).abs() <= 1e-4 * (1.0 + want.abs()), "dx[{p}]: {} vs {want}", dx[p]);
+            }
+            for t in 0..channels * 9 {
+                let mut e = vec![0.0f32; channels * 9];
+                e[t] = 1.0;
+                let want = dot(&dy, &depthwise_by_the_book(&x, &e, batch, channels, h, w));
+                assert!((dk[t] as f64 - want).abs() <= 1e-3 * (1.0 + want.abs()), "dk[{t}]: {} vs {want}", dk[t]);
+            }
+        }
     }
 }

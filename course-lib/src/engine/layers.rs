@@ -9,6 +9,7 @@
 //! every backend and in every thread.
 
 pub use crate::engine::activation::{Activation, selu};
+use crate::engine::kernels::Windows;
 use crate::engine::rng::{Noise, Rng};
 use burn::module::{Module, Param};
 use burn::nn::{BatchNorm, BatchNormConfig};
@@ -428,9 +429,48 @@ pub(crate) fn transpose_crop(full: usize, out: usize) -> (usize, usize) {
 /// `[batch, channels, h, w]` → `[batch, channels, h / pool, w / pool]`
 pub fn max_pool2d(x: Tensor<4>, pool: usize) -> Tensor<4> {
     if crate::engine::fused::available(&x) && pool >= 1 {
-        return crate::engine::fused::max_pool2d(x, pool);
+        let [_, _, h, w] = x.dims();
+        return crate::engine::fused::max_pool2d(x, Windows::tiled(h, w, pool));
     }
     max_pool2d_burn(x, pool)
+}
+
+/// Keras's `MaxPooling2D(size, strides=stride, padding="same")`: ⌈side / stride⌉ windows per
+/// side, the padding at the end of each side (TensorFlow's, wherever its total is 1: on the even
+/// sides of lesson 09's U-Net, 32, 16 and 8). The padding never wins a maximum.
+///
+/// # Shapes
+/// `[batch, channels, h, w]` → `[batch, channels, ⌈h / stride⌉, ⌈w / stride⌉]`
+pub fn max_pool2d_same(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    if crate::engine::fused::available(&x) && size >= 1 && stride >= 1 && h * w > 0 {
+        return crate::engine::fused::max_pool2d(x, Windows::same(h, w, size, stride));
+    }
+    max_pool2d_same_burn(x, size, stride)
+}
+
+/// Keras's `UpSampling2D(2)`: every pixel repeated into a 2 × 2 block.
+///
+/// # Shapes
+/// `[batch, channels, h, w]` → `[batch, channels, 2h, 2w]`
+pub fn upsample2(x: Tensor<4>) -> Tensor<4> {
+    if crate::engine::fused::available(&x) {
+        return crate::engine::fused::upsample2(x);
+    }
+    upsample2_burn(x)
+}
+
+/// [`upsample2`] with burn's operations (other backends; the kernels' tests).
+pub(crate) fn upsample2_burn(x: Tensor<4>) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    x.reshape([b, c, h, 1, w, 1]).expand([b, c, h, 2, w, 2]).reshape([b, c, 2 * h, 2 * w])
+}
+
+/// [`max_pool2d_same`] with burn's operation (other backends; the kernels' tests).
+pub(crate) fn max_pool2d_same_burn(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let pad = |side: usize| (0, ((side.div_ceil(stride) - 1) * stride + size).saturating_sub(side));
+    burn::tensor::module::max_pool2d(x, MaxPoolOptions::new([size, size]).with_stride([stride, stride]).with_padding_pairs([pad(h), pad(w)]))
 }
 
 /// [`max_pool2d`] with burn's operation (other backends; the kernels' tests).

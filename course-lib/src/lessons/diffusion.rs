@@ -22,7 +22,7 @@
 use crate::checkpoint::Description;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, Matrix};
 use crate::error::{CourseError, Result};
-use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Padding, batch_norm};
+use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Padding, batch_norm, max_pool2d_same, upsample2};
 use crate::rng::{Noise, Rng, shuffled_batches};
 use crate::mode_collapse::{Coverage, FeatureStats, Judge, coverage};
 use crate::summary::{ModelSummary, Summary, Table, cell, thousands};
@@ -30,7 +30,7 @@ use crate::train::{Data, FitConfig, History, Loss, OptimizerConfig, TrainModel, 
 use crate::engine::train::{Progress, evaluate_report, history_names, report_row};
 use burn::module::{Module, Param};
 use burn::nn::BatchNorm;
-use burn::tensor::ops::{ConvOptions, MaxPoolOptions, PadMode};
+use burn::tensor::ops::{ConvOptions, PadMode};
 use burn::tensor::{Device, Tensor, TensorData};
 
 /// How the noise variance βₜ grows over the steps.
@@ -277,8 +277,15 @@ impl SeparableConv2d {
     /// `[batch, channels, h, w]` → `[batch, filters, h, w]`
     pub(crate) fn forward(&self, x: Tensor<4>) -> Tensor<4> {
         let [_, channels, _, _] = x.dims();
-        let options = ConvOptions::new([1, 1], [1, 1], [1, 1], channels);
-        self.pointwise.forward(burn::tensor::module::conv2d(x, self.depthwise.val(), None, options))
+        let filters = self.depthwise.val();
+        // The course's host kernel (spread over the cores) where it applies; burn's grouped
+        // convolution (one core on the CPU) elsewhere.
+        let depthwise = if crate::engine::fused::available(&x) && filters.dims() == [channels, 1, 3, 3] {
+            crate::engine::fused::depthwise_conv3x3(x, filters)
+        } else {
+            burn::tensor::module::conv2d(x, filters, None, ConvOptions::new([1, 1], [1, 1], [1, 1], channels))
+        };
+        self.pointwise.forward(depthwise)
     }
 }
 
@@ -350,20 +357,6 @@ pub struct Diffusion {
     steps: usize,
 }
 
-/// Keras's `MaxPooling2D(3, strides=2, padding="same")`: TensorFlow pads the end of each side only.
-fn max_pool_same(x: Tensor<4>) -> Tensor<4> {
-    let [_, _, h, w] = x.dims();
-    let pad = |side: usize| (0, ((side.div_ceil(2) - 1) * 2 + 3).saturating_sub(side));
-    let options = MaxPoolOptions::new([3, 3]).with_stride([2, 2]).with_padding_pairs([pad(h), pad(w)]);
-    burn::tensor::module::max_pool2d(x, options)
-}
-
-/// Keras's `UpSampling2D(2)`: every pixel repeated into a 2×2 block.
-fn upsample(x: Tensor<4>) -> Tensor<4> {
-    let [b, c, h, w] = x.dims();
-    x.reshape([b, c, h, 1, w, 1]).expand([b, c, h, 2, w, 2]).reshape([b, c, 2 * h, 2 * w])
-}
-
 /// `z` plus the level's adapted time encoding, the same on every pixel.
 fn add_time(z: Tensor<4>, time: &Dense, encoding: &Tensor<2>) -> Tensor<4> {
     let [b, c, _, _] = z.dims();
@@ -418,14 +411,14 @@ impl Diffusion {
             z = block.norm1.forward(block.conv1.forward(relu(z)));
             z = block.norm2.forward(block.conv2.forward(relu(z)));
             crossing.push(z.clone());
-            z = max_pool_same(z) + block.skip.forward(skip);
+            z = max_pool2d_same(z, 3, 2) + block.skip.forward(skip);
             z = add_time(z, &block.time, &time);
             skip = z.clone();
         }
         for block in &self.up {
             z = block.norm1.forward(block.conv1.forward(relu(z)));
             z = block.norm2.forward(block.conv2.forward(relu(z)));
-            z = upsample(z) + block.skip.forward(upsample(skip));
+            z = upsample2(z) + block.skip.forward(upsample2(skip));
             z = add_time(z, &block.time, &time);
             z = Tensor::cat(vec![z, crossing.pop().expect("one crossing per level")], 1);
             skip = z.clone();
