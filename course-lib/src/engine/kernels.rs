@@ -688,18 +688,30 @@ pub(crate) fn max_pool_windows(x: &[f32], batch: usize, channels: usize, h: usiz
         }
         return (y, arg);
     }
-    let wins = |b: f32, a: f32| b > a || b.is_nan();
-    let mut pooled = vec![(0.0f32, 0u32); batch * channels * oh * ow];
+    // Without NaNs `b > a` alone decides, a comparison the compiler keeps branch-free; with
+    // one, a NaN must win as well.
+    if x.iter().any(|v| v.is_nan()) {
+        pool_windows_with(x, batch * channels, h, w, windows, |b, a| b > a || b.is_nan())
+    } else {
+        pool_windows_with(x, batch * channels, h, w, windows, |b, a| b > a)
+    }
+}
+
+/// [`max_pool_windows`]' general path, where `wins(b, a)` says whether `b`, later in row order,
+/// replaces the best so far `a`.
+fn pool_windows_with(x: &[f32], planes: usize, h: usize, w: usize, windows: Windows, wins: impl Fn(f32, f32) -> bool + Sync) -> (Vec<f32>, Vec<u32>) {
+    let Windows { size, stride, out: (oh, ow) } = windows;
+    let mut pooled = vec![(0.0f32, 0u32); planes * oh * ow];
     for_each_plane_run(&mut pooled, oh * ow, x.len() >= PARALLEL_PLANES, |first, run| {
         for (p, out) in run.chunks_mut((oh * ow).max(1)).enumerate() {
             let src = &x[(first + p) * h * w..][..h * w];
             for i in 0..oh {
+                let (top, rows) = (i * stride, size.min(h - i * stride));
                 for j in 0..ow {
-                    let (top, left) = (i * stride, j * stride);
+                    let (left, cols) = (j * stride, size.min(w - j * stride));
                     let (mut best, mut at) = (src[top * w + left], 0u32);
-                    for di in 0..size.min(h - top) {
-                        for dj in 0..size.min(w - left) {
-                            let v = src[(top + di) * w + left + dj];
+                    for di in 0..rows {
+                        for (dj, &v) in src[(top + di) * w + left..][..cols].iter().enumerate() {
                             if wins(v, best) {
                                 best = v;
                                 at = (di * size + dj) as u32;
