@@ -3,12 +3,13 @@
 //! (plain or with autodiff). [`crate::layers`] uses them when the tensors live there and burn's
 //! own operations on every other backend (a GPU keeps its kernels).
 //!
-//! The dense product, the convolution and the transposed convolution are one generic operation
-//! ([`HostOp`]): each says what its forward computes and keeps (a convolution its column matrix, a
-//! transposed convolution its input, a dense layer its input), and how its gradients follow from
-//! the output's; the activation's derivative is read from the output, in one place. The pooling
-//! keeps the position of each maximum. The tests check every gradient against burn's own
-//! operations.
+//! The dense product, the convolution, the transposed convolution and lesson 09's depthwise
+//! convolution are one generic operation ([`HostOp`]): each says what its forward computes and
+//! keeps (a convolution its column matrix, a transposed convolution its input, a dense layer its
+//! input, the depthwise convolution its input and filters), and how its gradients follow from the
+//! output's; the activation's derivative is read from the output, in one place. The pooling keeps
+//! the position of each maximum; the upsampling keeps nothing but the shape. The tests check every
+//! gradient against burn's own operations.
 
 use crate::engine::kernels::{self, Geometry, Scratch, View, Windows};
 use crate::engine::activation::Activation;

@@ -1,7 +1,8 @@
 //! Host kernels for the convolutional layers on the CPU: convolution and transposed convolution
 //! as one matrix product over the whole batch (im2col), with the bias and the activation fused
-//! in, 2×2 max pooling, and their backward passes. [`crate::engine::fused`] hands them to burn's autodiff
-//! as custom operations.
+//! in, max pooling (2×2 tiles, and lesson 09's overlapping 3×3 windows), lesson 09's depthwise 3×3
+//! convolution and 2× upsampling, and their backward passes. [`crate::engine::fused`] hands them
+//! to burn's autodiff as custom operations.
 //!
 //! Why: burn's CPU convolution made a step of lesson 04's convolutional autoencoder take about
 //! 48 ms (PyTorch: about 10 ms on the same machine). Its profile (`perf`): the convolutions'
@@ -592,18 +593,17 @@ pub(crate) fn activation_backward(grad: &mut [f32], y: &[f32], activation: Activ
     }
 }
 
-/// `[channels, batch·positions]` (a product's output) to `[batch, channels, positions]`, the
-/// images spread over the cores (a copy: the same bits however it is split).
+/// `[channels, batch·positions]` (a product's output) to `[batch, channels, positions]`.
+///
+/// On one core: split over the cores by channel, these copies made the conv AE's epoch 10-20%
+/// slower in alternating quiet runs (2026-12-05).
 pub(crate) fn channel_major_to_nchw(src: &[f32], batch: usize, channels: usize, positions: usize, dst: &mut [f32]) {
     layout_check(src, dst, batch * channels * positions);
-    for_each_plane_run(dst, channels * positions, src.len() >= PARALLEL_PLANES, |first, run| {
-        for (i, image) in run.chunks_mut((channels * positions).max(1)).enumerate() {
-            let b = first + i;
-            for (c, out) in image.chunks_mut(positions.max(1)).enumerate() {
-                out.copy_from_slice(&src[c * batch * positions + b * positions..][..positions]);
-            }
+    for c in 0..channels {
+        for b in 0..batch {
+            dst[(b * channels + c) * positions..][..positions].copy_from_slice(&src[c * batch * positions + b * positions..][..positions]);
         }
-    });
+    }
 }
 
 /// Panics unless both sides of a layout conversion hold `len` values: then every value of `dst`
@@ -612,17 +612,14 @@ fn layout_check(src: &[f32], dst: &[f32], len: usize) {
     assert!(src.len() == len && dst.len() == len, "layout conversion: {} and {} values for {len}", src.len(), dst.len());
 }
 
-/// The inverse of [`channel_major_to_nchw`], the channels spread over the cores.
+/// The inverse of [`channel_major_to_nchw`].
 pub(crate) fn nchw_to_channel_major(src: &[f32], batch: usize, channels: usize, positions: usize, dst: &mut [f32]) {
     layout_check(src, dst, batch * channels * positions);
-    for_each_plane_run(dst, batch * positions, src.len() >= PARALLEL_PLANES, |first, run| {
-        for (i, channel) in run.chunks_mut((batch * positions).max(1)).enumerate() {
-            let c = first + i;
-            for (b, out) in channel.chunks_mut(positions.max(1)).enumerate() {
-                out.copy_from_slice(&src[(b * channels + c) * positions..][..positions]);
-            }
+    for c in 0..channels {
+        for b in 0..batch {
+            dst[c * batch * positions + b * positions..][..positions].copy_from_slice(&src[(b * channels + c) * positions..][..positions]);
         }
-    });
+    }
 }
 
 /// Where a max pooling's windows lie: `size × size` windows every `stride` pixels, `out`
