@@ -441,7 +441,7 @@ pub fn max_pool2d(x: Tensor<4>, pool: usize) -> Tensor<4> {
 ///
 /// # Shapes
 /// `[batch, channels, h, w]` → `[batch, channels, ⌈h / stride⌉, ⌈w / stride⌉]`
-pub fn max_pool2d_same(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
+pub(crate) fn max_pool2d_same(x: Tensor<4>, size: usize, stride: usize) -> Tensor<4> {
     let [_, _, h, w] = x.dims();
     if crate::engine::fused::available(&x) && size >= 1 && stride >= 1 && h * w > 0 {
         return crate::engine::fused::max_pool2d(x, Windows::same(h, w, size, stride));
