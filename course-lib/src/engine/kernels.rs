@@ -648,11 +648,11 @@ impl Windows {
 
 /// Max pooling over `windows`: the output, and for each output the offset of its maximum in its
 /// window (row-major in a full window, for the backward pass), with a faster path for the course's
-/// usual 2 × 2 tiles without NaNs. A NaN anywhere in a window wins,
-/// as in burn's pooling (and PyTorch's): the last NaN in row order; among equal values the first
-/// wins. The planes are spread over the cores, each computed whole by one of them: the same bits
-/// on any core count. Panics unless `x` is `batch × channels × h × w` and every window starts
-/// inside the image.
+/// usual 2 × 2 tiles without NaNs. A NaN anywhere in a window wins, as in burn's pooling (and
+/// PyTorch's): the last NaN in row order; among equal values the first wins. The planes are
+/// spread over the cores, each computed whole by one of them: the same bits on any core count.
+/// Panics unless `x` is `batch × channels × h × w` and every window starts inside the image (the
+/// builder refuses a pool of 0 with a message first).
 pub(crate) fn max_pool_windows(x: &[f32], batch: usize, channels: usize, h: usize, w: usize, windows: Windows) -> (Vec<f32>, Vec<u32>) {
     let Windows { size, stride, out: (oh, ow) } = windows;
     assert!(
