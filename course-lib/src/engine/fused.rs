@@ -728,16 +728,21 @@ pub(crate) mod tests {
         }
     }
 
+    /// A host operation of one input (`ours`) against burn's (`theirs`) on `x`: the same forward
+    /// values, and the same gradient of a weighted sum of the output.
+    fn one_input_matches_burns(x: Tensor<4>, ours: impl Fn(Tensor<4>) -> Tensor<4>, theirs: impl Fn(Tensor<4>) -> Tensor<4>, what: &str) {
+        let x = x.require_grad();
+        let (ours, theirs) = (ours(x.clone()), theirs(x.clone()));
+        assert_eq!(values(ours.clone()), values(theirs.clone()), "{what}: forward");
+        let weights = input(ours.dims(), 8, &x.device());
+        let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
+        close(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), &format!("{what}: dx"));
+    }
+
     #[test]
     fn host_pooling_matches_burns() {
-        let device = Device::flex().autodiff();
-        let x = input([2, 3, 7, 6], 7, &device).require_grad();
-        let ours = max_pool2d(x.clone(), Windows::tiled(7, 6, 2));
-        let theirs = crate::layers::max_pool2d_burn(x.clone(), 2);
-        close(&values(ours.clone()), &values(theirs.clone()), "pool forward");
-        let weights = input(ours.dims(), 8, &device);
-        let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
-        close(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "pool dx");
+        let x = input([2, 3, 7, 6], 7, &Device::flex().autodiff());
+        one_input_matches_burns(x, |x| max_pool2d(x, Windows::tiled(7, 6, 2)), |x| crate::layers::max_pool2d_burn(x, 2), "pool");
     }
 
     /// `|ours − burn's| ≤ REL · (1 + |burn's|) + SCALE · max |burn's|` for every value: the host
@@ -931,14 +936,9 @@ pub(crate) mod tests {
     fn overlapping_same_pooling_matches_burns() {
         let device = Device::flex().autodiff();
         for (batch, channels, side) in [(2, 3, 8), (1, 2, 7), (4, 16, 32)] {
-            let x = input([batch, channels, side, side], side as u64, &device).require_grad();
-            let ours = crate::layers::max_pool2d_same(x.clone(), 3, 2);
-            let theirs = crate::layers::max_pool2d_same_burn(x.clone(), 3, 2);
-            assert_eq!(ours.dims(), [batch, channels, side.div_ceil(2), side.div_ceil(2)]);
-            assert_eq!(values(ours.clone()), values(theirs.clone()), "same pooling {side}: forward");
-            let weights = input(ours.dims(), 3, &device);
-            let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
-            close(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "same pooling dx");
+            let x = input([batch, channels, side, side], side as u64, &device);
+            assert_eq!(crate::layers::max_pool2d_same(x.clone(), 3, 2).dims(), [batch, channels, side.div_ceil(2), side.div_ceil(2)]);
+            one_input_matches_burns(x, |x| crate::layers::max_pool2d_same(x, 3, 2), |x| crate::layers::max_pool2d_same_burn(x, 3, 2), &format!("same pooling {side}"));
         }
     }
 
@@ -964,15 +964,8 @@ pub(crate) mod tests {
     /// Upsampling on the host against burn's broadcast and reshape, forward and gradient.
     #[test]
     fn host_upsampling_matches_burns() {
-        let device = Device::flex().autodiff();
         for dims in [[2, 3, 4, 5], [32, 64, 8, 8]] {
-            let x = input(dims, 21, &device).require_grad();
-            let ours = upsample2(x.clone());
-            let theirs = crate::layers::upsample2_burn(x.clone());
-            assert_eq!(values(ours.clone()), values(theirs.clone()), "upsampling forward");
-            let weights = input(ours.dims(), 22, &device);
-            let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
-            close(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "upsampling dx");
+            one_input_matches_burns(input(dims, 21, &Device::flex().autodiff()), upsample2, crate::layers::upsample2_burn, "upsampling");
         }
     }
 
