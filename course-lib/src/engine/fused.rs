@@ -7,9 +7,10 @@
 //! convolution are one generic operation ([`HostOp`]): each says what its forward computes and
 //! keeps (a convolution its column matrix, a transposed convolution its input, a dense layer its
 //! input, the depthwise convolution its input and filters), and how its gradients follow from the
-//! output's; the activation's derivative is read from the output, in one place. The pooling keeps
-//! the position of each maximum; the upsampling keeps nothing but the shape. The tests check every
-//! gradient against burn's own operations.
+//! output's; the activation's derivative is read from the output, in one place. The pooling and
+//! the upsampling are one smaller generic operation of one input ([`OneInputOp`]): the pooling
+//! keeps the position of each maximum, the upsampling nothing. The tests check every gradient
+//! against burn's own operations.
 
 use crate::engine::kernels::{self, Geometry, Scratch, View, Windows};
 use crate::engine::activation::Activation;
@@ -478,48 +479,89 @@ pub(crate) fn dense(x: Tensor<2>, weight: Tensor<2>, bias: Tensor<1>, activation
 }
 
 // ---------------------------------------------------------------------------------------------
-// Max pooling: one input and no activation, so not a HostOp; the same steps, written out
+// Pooling and upsampling: one input, no weights, no activation
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug)]
-struct PoolBackward;
+/// A host operation of one image input and no weights (max pooling, upsampling): its forward,
+/// and the input's gradient from the output's and what the forward kept. [`one_input_op`] does
+/// the autodiff plumbing once for both.
+trait OneInputOp: Clone + std::fmt::Debug + Send + Sync + 'static {
+    /// What the backward keeps from the forward.
+    type Saved: Clone + std::fmt::Debug + Send + 'static;
 
-#[derive(Debug, Clone)]
-struct PoolState {
-    arg: Vec<u32>,
-    dims: [usize; 4],
-    windows: Windows,
+    /// The output, its dims, and what the backward needs, from `x` of `dims`.
+    fn forward(&self, x: &[f32], dims: [usize; 4]) -> (Vec<f32>, [usize; 4], Self::Saved);
+
+    /// The gradient of the input (of `dims`) from the output's, `dy`.
+    fn backward(&self, saved: &Self::Saved, dy: &[f32], dims: [usize; 4]) -> Vec<f32>;
 }
 
-impl Backward<Flex, 1> for PoolBackward {
-    type State = PoolState;
+/// The autodiff node of a [`OneInputOp`].
+#[derive(Debug)]
+struct OneInputBackward<O>(std::marker::PhantomData<O>);
+
+impl<O: OneInputOp> Backward<Flex, 1> for OneInputBackward<O> {
+    /// The operation, what its forward kept, and its input's dims.
+    type State = (O, O::Saved, [usize; 4]);
 
     fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let s = ops.state;
+        let (op, saved, dims) = ops.state;
         let [px] = ops.parents;
         let dy = grads.consume::<Flex>(&ops.node);
         if let Some(node) = px {
-            let [b, c, h, w] = s.dims;
-            let dx = kernels::max_pool_windows_backward(&host(&dy), &s.arg, b, c, h, w, s.windows);
-            grads.register::<Flex>(node.id, flex(dx, s.dims.to_vec()));
+            grads.register::<Flex>(node.id, flex(op.backward(&saved, &host(&dy), dims), dims.to_vec()));
         }
     }
 }
 
-fn pool_autodiff<C: CheckpointStrategy>(x: Tensor<4>, windows: Windows, s: GradientCheckpointingStrategy) -> Tensor<4>
+fn dims4(x: &FlexTensor) -> [usize; 4] {
+    let d = x.shape().to_vec();
+    [d[0], d[1], d[2], d[3]]
+}
+
+fn one_input_autodiff<C: CheckpointStrategy, O: OneInputOp>(op: O, x: Tensor<4>, s: GradientCheckpointingStrategy) -> Tensor<4>
 where
     DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
 {
     let (x, xn) = tracked::<C, 4>(x, s).into_parts();
-    let d = x.shape().to_vec();
-    let dims = [d[0], d[1], d[2], d[3]];
-    let (y, arg) = kernels::max_pool_windows(&host(&x), dims[0], dims[1], dims[2], dims[3], windows);
-    let out = flex(y, vec![dims[0], dims[1], windows.out.0, windows.out.1]);
-    let result = match PoolBackward.prepare::<C>([xn]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish(PoolState { arg, dims, windows }, out),
+    let dims = dims4(&x);
+    let (y, out, saved) = op.forward(&host(&x), dims);
+    let out = flex(y, out.to_vec());
+    let result = match OneInputBackward::<O>(std::marker::PhantomData).prepare::<C>([xn]).compute_bound().stateful() {
+        OpsKind::Tracked(prep) => prep.finish((op, saved, dims), out),
         OpsKind::UnTracked(prep) => prep.finish(out),
     };
     Tensor::from_primitive::<Autodiff<Flex, C>>(result)
+}
+
+/// `op` on the host, plain or tracked by autodiff as `x` is (call when [`available`]).
+fn one_input_op<O: OneInputOp>(op: O, x: Tensor<4>) -> Tensor<4> {
+    match x.gradient_checkpointing_strategy() {
+        None => {
+            let x = plain(x);
+            let (y, out, _) = op.forward(&host(&x), dims4(&x));
+            Tensor::from_primitive::<Flex>(flex(y, out.to_vec()))
+        }
+        Some(s @ GradientCheckpointingStrategy::Disabled) => one_input_autodiff::<NoCheckpointing, O>(op, x, s),
+        Some(s @ GradientCheckpointingStrategy::Balanced) => one_input_autodiff::<BalancedCheckpointing, O>(op, x, s),
+    }
+}
+
+/// Max pooling over its windows; the backward keeps the position of each maximum.
+#[derive(Clone, Copy, Debug)]
+struct MaxPool(Windows);
+
+impl OneInputOp for MaxPool {
+    type Saved = Vec<u32>;
+
+    fn forward(&self, x: &[f32], [b, c, h, w]: [usize; 4]) -> (Vec<f32>, [usize; 4], Vec<u32>) {
+        let (y, arg) = kernels::max_pool_windows(x, b, c, h, w, self.0);
+        (y, [b, c, self.0.out.0, self.0.out.1], arg)
+    }
+
+    fn backward(&self, arg: &Vec<u32>, dy: &[f32], [b, c, h, w]: [usize; 4]) -> Vec<f32> {
+        kernels::max_pool_windows_backward(dy, arg, b, c, h, w, self.0)
+    }
 }
 
 /// Max pooling over `windows` ([`Windows::tiled`]: Keras's default; [`Windows::same`]: with
@@ -528,50 +570,23 @@ where
 /// # Shapes
 /// `[batch, c, h, w]` → `[batch, c, windows.out.0, windows.out.1]`
 pub(crate) fn max_pool2d(x: Tensor<4>, windows: Windows) -> Tensor<4> {
-    match x.gradient_checkpointing_strategy() {
-        None => {
-            let x = plain(x);
-            let d = x.shape().to_vec();
-            let (y, _) = kernels::max_pool_windows(&host(&x), d[0], d[1], d[2], d[3], windows);
-            Tensor::from_primitive::<Flex>(flex(y, vec![d[0], d[1], windows.out.0, windows.out.1]))
-        }
-        Some(s @ GradientCheckpointingStrategy::Disabled) => pool_autodiff::<NoCheckpointing>(x, windows, s),
-        Some(s @ GradientCheckpointingStrategy::Balanced) => pool_autodiff::<BalancedCheckpointing>(x, windows, s),
-    }
+    one_input_op(MaxPool(windows), x)
 }
 
-// ---------------------------------------------------------------------------------------------
-// Upsampling: every pixel into a 2 × 2 block
-// ---------------------------------------------------------------------------------------------
+/// Keras's `UpSampling2D(2)`; the backward needs only the shape.
+#[derive(Clone, Copy, Debug)]
+struct Upsample2;
 
-#[derive(Debug)]
-struct UpsampleBackward;
+impl OneInputOp for Upsample2 {
+    type Saved = ();
 
-impl Backward<Flex, 1> for UpsampleBackward {
-    type State = [usize; 4];
-
-    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
-        let [b, c, h, w] = ops.state;
-        let [px] = ops.parents;
-        let dy = grads.consume::<Flex>(&ops.node);
-        if let Some(node) = px {
-            grads.register::<Flex>(node.id, flex(kernels::upsample2_backward(&host(&dy), b * c, h, w), vec![b, c, h, w]));
-        }
+    fn forward(&self, x: &[f32], [b, c, h, w]: [usize; 4]) -> (Vec<f32>, [usize; 4], ()) {
+        (kernels::upsample2(x, b * c, h, w), [b, c, 2 * h, 2 * w], ())
     }
-}
 
-fn upsample_autodiff<C: CheckpointStrategy>(x: Tensor<4>, s: GradientCheckpointingStrategy) -> Tensor<4>
-where
-    DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
-{
-    let (x, xn) = tracked::<C, 4>(x, s).into_parts();
-    let d = x.shape().to_vec();
-    let out = flex(kernels::upsample2(&host(&x), d[0] * d[1], d[2], d[3]), vec![d[0], d[1], 2 * d[2], 2 * d[3]]);
-    let result = match UpsampleBackward.prepare::<C>([xn]).compute_bound().stateful() {
-        OpsKind::Tracked(prep) => prep.finish([d[0], d[1], d[2], d[3]], out),
-        OpsKind::UnTracked(prep) => prep.finish(out),
-    };
-    Tensor::from_primitive::<Autodiff<Flex, C>>(result)
+    fn backward(&self, _: &(), dy: &[f32], [b, c, h, w]: [usize; 4]) -> Vec<f32> {
+        kernels::upsample2_backward(dy, b * c, h, w)
+    }
 }
 
 /// Keras's `UpSampling2D(2)` on the host (call when [`available`]): burn's broadcast and
@@ -581,15 +596,7 @@ where
 /// # Shapes
 /// `[batch, c, h, w]` → `[batch, c, 2h, 2w]`
 pub(crate) fn upsample2(x: Tensor<4>) -> Tensor<4> {
-    match x.gradient_checkpointing_strategy() {
-        None => {
-            let x = plain(x);
-            let d = x.shape().to_vec();
-            Tensor::from_primitive::<Flex>(flex(kernels::upsample2(&host(&x), d[0] * d[1], d[2], d[3]), vec![d[0], d[1], 2 * d[2], 2 * d[3]]))
-        }
-        Some(s @ GradientCheckpointingStrategy::Disabled) => upsample_autodiff::<NoCheckpointing>(x, s),
-        Some(s @ GradientCheckpointingStrategy::Balanced) => upsample_autodiff::<BalancedCheckpointing>(x, s),
-    }
+    one_input_op(Upsample2, x)
 }
 
 // ---------------------------------------------------------------------------------------------
