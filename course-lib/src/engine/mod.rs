@@ -12,6 +12,7 @@ pub mod error;
 pub mod device;
 pub mod mode;
 pub mod kernel;
+pub(crate) mod memory;
 pub mod matrix;
 pub mod rng;
 pub mod linalg;

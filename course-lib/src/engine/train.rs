@@ -555,6 +555,7 @@ fn fit_epochs<M: TrainModel>(
     mut after_epoch: impl FnMut(&M, &FitState) -> Result<()>,
 ) -> Result<History> {
     ensure_trainable(model);
+    let _memory = crate::engine::memory::Hold::new();
     let mut last_good = model.clone();
     for epoch in state.history.epochs.len() + 1..=config.epochs {
         let start = Instant::now();
@@ -625,6 +626,7 @@ pub fn predict_with<M: TrainModel>(model: &M, x: &Matrix, f: impl Fn(&M, Tensor<
     }
     let model = model.valid();
     let device = model_device(&model).without_autodiff();
+    let _memory = crate::engine::memory::Hold::new();
     let mut out: Option<Matrix> = None;
     for start in (0..x.rows).step_by(PREDICT_BATCH) {
         let indices: Vec<usize> = (start..(start + PREDICT_BATCH).min(x.rows)).collect();
@@ -661,6 +663,7 @@ const EVALUATE_BATCH: usize = 32;
 pub(crate) fn evaluate_report<M: TrainModel>(model: &M, data: &Data, loss: Loss, metrics: &[Metric], batch_size: usize) -> Result<StepReport> {
     let model = model.valid();
     let device = model_device(&model).without_autodiff();
+    let _memory = crate::engine::memory::Hold::new();
     let mut noise = Noise::inference();
     let mut total: Option<StepReport> = None;
     let batch_size = batch_size.max(1);

@@ -612,6 +612,7 @@ impl Diffusion {
         };
         let mut noise = Noise::training(config.seed);
         let mut history = History::default();
+        let _memory = crate::engine::memory::Hold::new();
         for epoch in 1..=config.epochs {
             let start = std::time::Instant::now();
             let batches = shuffled_batches(images.rows, config.batch_size, noise.rng());
@@ -755,6 +756,7 @@ impl Diffusion {
         let v = self.variances();
         let model = self.valid();
         let device = crate::train::model_device(&model).without_autodiff();
+        let _memory = crate::engine::memory::Hold::new();
         for (k, &(t, next)) in walk.iter().enumerate() {
             let mut eps = Vec::with_capacity(x.data.len());
             for start in (0..n).step_by(SAMPLE_BATCH) {

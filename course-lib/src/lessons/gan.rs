@@ -1043,6 +1043,7 @@ pub fn train_gan_with(
             }
         }
     }
+    let _memory = crate::engine::memory::Hold::new();
     let started = Instant::now();
     let out_of_time = || config.max_seconds.is_some_and(|limit| started.elapsed().as_secs_f64() >= limit);
     for epoch in history.samples.len() + 1..=config.epochs {
