@@ -139,12 +139,12 @@ impl<O: HostOp> Backward<Flex, 3> for HostBackward<O> {
     }
 }
 
-fn host_op_autodiff<C: CheckpointStrategy, O: HostOp, const D: usize>(op: O, x: Tensor<D>, w: Tensor<D>, b: Tensor<1>, s: GradientCheckpointingStrategy) -> Tensor<D>
+fn host_op_autodiff<C: CheckpointStrategy, O: HostOp, const D: usize, const E: usize>(op: O, x: Tensor<D>, w: Tensor<E>, b: Tensor<1>, s: GradientCheckpointingStrategy) -> Tensor<D>
 where
     DispatchTensor: DispatchKindConversion<Autodiff<Flex, C>>,
 {
     let (x, xn) = tracked::<C, D>(x, s).into_parts();
-    let (w, wn) = tracked::<C, D>(w, s).into_parts();
+    let (w, wn) = tracked::<C, E>(w, s).into_parts();
     let (b, bn) = tracked::<C, 1>(b, s).into_parts();
     let (y, dims, saved) = op.forward(x, w, &b);
     let out = flex(y, dims);
@@ -156,15 +156,15 @@ where
 }
 
 /// `op` on the host, plain or tracked by autodiff as its inputs are (call when [`available`]).
-fn host_op<O: HostOp, const D: usize>(op: O, x: Tensor<D>, w: Tensor<D>, b: Tensor<1>) -> Tensor<D> {
+fn host_op<O: HostOp, const D: usize, const E: usize>(op: O, x: Tensor<D>, w: Tensor<E>, b: Tensor<1>) -> Tensor<D> {
     fusable(op.activation());
     match context(&[x.gradient_checkpointing_strategy(), w.gradient_checkpointing_strategy(), b.gradient_checkpointing_strategy()]) {
         None => {
             let (y, dims, _) = op.forward(plain(x), plain(w), &plain(b));
             Tensor::from_primitive::<Flex>(flex(y, dims))
         }
-        Some(s @ GradientCheckpointingStrategy::Disabled) => host_op_autodiff::<NoCheckpointing, O, D>(op, x, w, b, s),
-        Some(s @ GradientCheckpointingStrategy::Balanced) => host_op_autodiff::<BalancedCheckpointing, O, D>(op, x, w, b, s),
+        Some(s @ GradientCheckpointingStrategy::Disabled) => host_op_autodiff::<NoCheckpointing, O, D, E>(op, x, w, b, s),
+        Some(s @ GradientCheckpointingStrategy::Balanced) => host_op_autodiff::<BalancedCheckpointing, O, D, E>(op, x, w, b, s),
     }
 }
 
@@ -651,6 +651,89 @@ pub(crate) fn depthwise_conv3x3(x: Tensor<4>, filters: Tensor<4>) -> Tensor<4> {
     host_op(DepthwiseSpec, x, filters, no_bias)
 }
 
+// ---------------------------------------------------------------------------------------------
+// Batch normalisation in training: y = γ·(x − mean)·inv_std + β, the statistics the batch's own
+// ---------------------------------------------------------------------------------------------
+
+/// A batch normalisation in training, given its batch's statistics (computed before the
+/// operation, since the layer also feeds them to its running averages): burn composes the same
+/// from about twenty reductions, copies and element-wise operations, each a pass over the
+/// activation on one core; here it is one pass forward and two backward, over all cores.
+#[derive(Clone, Debug)]
+struct BatchNormSpec {
+    mean: std::sync::Arc<[f32]>,
+    inv_std: std::sync::Arc<[f32]>,
+}
+
+/// What the batch normalisation's backward keeps: its input and γ.
+#[derive(Debug, Clone)]
+struct BatchNormSaved {
+    x: FlexTensor,
+    gamma: FlexTensor,
+}
+
+/// The batch (dims[0]) and the size of one plane (the dims after the channels; 1 for `[batch,
+/// features]`).
+fn batch_and_plane(dims: &[usize]) -> (usize, usize) {
+    (dims[0], dims[2..].iter().product())
+}
+
+impl HostOp for BatchNormSpec {
+    type Saved = BatchNormSaved;
+
+    fn activation(&self) -> Activation {
+        Activation::Linear
+    }
+
+    fn forward(&self, x: FlexTensor, gamma: FlexTensor, beta: &FlexTensor) -> (Vec<f32>, Vec<usize>, BatchNormSaved) {
+        let dims = x.shape().to_vec();
+        let (g, b) = (host(&gamma), host(beta));
+        let scale: Vec<f32> = g.iter().zip(self.inv_std.iter()).map(|(g, s)| g * s).collect();
+        let shift: Vec<f32> = b.iter().zip(self.mean.iter()).zip(&scale).map(|((b, m), a)| b - m * a).collect();
+        let y = kernels::scale_shift_planes(&host(&x), &scale, &shift, batch_and_plane(&dims).1);
+        (y, dims, BatchNormSaved { x, gamma })
+    }
+
+    fn backward(&self, s: &BatchNormSaved, dz: &[f32], [want_x, want_gamma, want_beta]: [bool; 3]) -> [Option<FlexTensor>; 3] {
+        let dims = s.x.shape().to_vec();
+        let (batch, plane) = batch_and_plane(&dims);
+        let (dx, d_gamma, d_beta) = kernels::batch_norm_backward(dz, &host(&s.x), &self.mean, &self.inv_std, &host(&s.gamma), batch, plane);
+        let channels = d_gamma.len();
+        [want_x.then(|| flex(dx, dims)), want_gamma.then(|| flex(d_gamma, vec![channels])), want_beta.then(|| flex(d_beta, vec![channels]))]
+    }
+}
+
+/// A batch normalisation with the batch's own statistics, on the host (call when [`available`]):
+/// the output, and each channel's mean and biased variance (for the running averages).
+///
+/// # Shapes
+/// `[batch, channels, ...]`, `[channels]`, `[channels]` → `[batch, channels, ...]`, `[channels]`,
+/// `[channels]`
+pub(crate) fn batch_norm_train<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, beta: Tensor<1>, epsilon: f64) -> (Tensor<D>, Tensor<1>, Tensor<1>) {
+    let dims = x.dims();
+    let (batch, plane) = batch_and_plane(&dims);
+    let values = plain(x.clone().without_autodiff());
+    let moments = kernels::channel_moments(&host(&values), batch, dims[1], plane);
+    let mean: std::sync::Arc<[f32]> = moments.iter().map(|m| m.0).collect();
+    let variance: Vec<f32> = moments.iter().map(|m| m.1).collect();
+    let inv_std = variance.iter().map(|&v| (1.0 / (v as f64 + epsilon).sqrt()) as f32).collect();
+    let stat = |v: Vec<f32>| Tensor::<1>::from_data(TensorData::new(v, [dims[1]]), &x.device());
+    let (mean_t, variance_t) = (stat(mean.to_vec()), stat(variance));
+    (host_op(BatchNormSpec { mean, inv_std }, x, gamma, beta), mean_t, variance_t)
+}
+
+/// A batch normalisation with given statistics (inference: the running averages), on the host,
+/// untracked (call when [`available`] and no input is tracked by autodiff).
+pub(crate) fn batch_norm_inference<const D: usize>(x: Tensor<D>, gamma: Tensor<1>, beta: Tensor<1>, mean: Tensor<1>, variance: Tensor<1>, epsilon: f64) -> Tensor<D> {
+    let dims = x.dims();
+    let values = |t: Tensor<1>| host(&plain(t.without_autodiff())).into_owned();
+    let (g, b, m, v) = (values(gamma), values(beta), values(mean), values(variance));
+    let scale: Vec<f32> = g.iter().zip(&v).map(|(g, v)| (*g as f64 / (*v as f64 + epsilon).sqrt()) as f32).collect();
+    let shift: Vec<f32> = b.iter().zip(&m).zip(&scale).map(|((b, m), a)| b - m * a).collect();
+    let y = kernels::scale_shift_planes(&host(&plain(x.without_autodiff())), &scale, &shift, batch_and_plane(&dims).1);
+    Tensor::from_primitive::<Flex>(flex(y, dims.to_vec()))
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -974,6 +1057,52 @@ pub(crate) mod tests {
         for dims in [[2, 3, 4, 5], [32, 64, 8, 8]] {
             one_input_matches_burns(input(dims, 21, &Device::flex().autodiff()), upsample2, crate::layers::upsample2_burn, "upsampling");
         }
+    }
+
+    /// `x` through a batch normalisation twice, ours ([`crate::layers::batch_norm_forward`]) and
+    /// burn's layer, each a fresh layer with the same γ and β: the outputs, the running averages
+    /// the step leaves, the gradients of `x`, γ and β, and then the outputs at inference (the
+    /// layers moved to the plain device, where the running averages are used).
+    fn batch_norm_matches_burns<const D: usize>(x: Tensor<D>, what: &str) {
+        use burn::module::{Module, Param};
+        let channels = x.dims()[1];
+        let device = x.device();
+        let layer = || {
+            let mut norm = crate::layers::batch_norm(channels, &device);
+            norm.gamma = Param::from_tensor(input([channels, 1, 1, 1], 41, &device).reshape([channels]) + 1.0).set_require_grad(true);
+            norm.beta = Param::from_tensor(input([channels, 1, 1, 1], 42, &device).reshape([channels])).set_require_grad(true);
+            norm
+        };
+        let (ours_layer, theirs_layer) = (layer(), layer());
+        let ours = crate::layers::batch_norm_forward(&ours_layer, x.clone());
+        let theirs = theirs_layer.forward(x.clone());
+        assert!(worst(&values(ours.clone()), &values(theirs.clone()), &format!("{what}: forward")) <= 1.0);
+        for (a, b, name) in [(&ours_layer.running_mean, &theirs_layer.running_mean, "running mean"), (&ours_layer.running_var, &theirs_layer.running_var, "running variance")] {
+            assert!(worst(&values(a.value()), &values(b.value()), &format!("{what}: {name}")) <= 1.0);
+        }
+        let weights = Tensor::<D>::from_data(TensorData::new(values(input([ours.shape().num_elements(), 1, 1, 1], 43, &device)), ours.dims()), &device);
+        let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
+        assert!(worst(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), &format!("{what}: dx")) <= 1.0);
+        assert!(worst(&values(ours_layer.gamma.val().grad(&g1).unwrap()), &values(theirs_layer.gamma.val().grad(&g2).unwrap()), &format!("{what}: dγ")) <= 1.0);
+        assert!(worst(&values(ours_layer.beta.val().grad(&g1).unwrap()), &values(theirs_layer.beta.val().grad(&g2).unwrap()), &format!("{what}: dβ")) <= 1.0);
+        let (ours_layer, theirs_layer) = (ours_layer.valid(), theirs_layer.valid());
+        let x = x.without_autodiff();
+        let (ours, theirs) = (crate::layers::batch_norm_forward(&ours_layer, x.clone()), theirs_layer.forward(x));
+        assert!(worst(&values(ours), &values(theirs), &format!("{what}: inference")) <= 1.0);
+    }
+
+    /// Batch normalisation on the host against burn's layer (see [`batch_norm_matches_burns`]),
+    /// on a small image batch, the U-Net's largest (batch 32, 32 channels of 32 × 32: the
+    /// threaded path) and a dense layer's `[batch, features]`; the inputs are shifted off zero so
+    /// that the mean matters.
+    #[test]
+    fn host_batch_norm_matches_burns() {
+        let device = Device::flex().autodiff();
+        for dims in [[2, 3, 4, 5], [32, 32, 32, 32]] {
+            batch_norm_matches_burns((input(dims, 44, &device) * 2.0 + 3.0).require_grad(), "batch norm of images");
+        }
+        let dense = (input([64, 16, 1, 1], 45, &device) * 2.0 - 1.0).reshape([64, 16]).require_grad();
+        batch_norm_matches_burns(dense, "batch norm of features");
     }
 
     #[test]

@@ -900,6 +900,104 @@ pub(crate) fn depthwise3x3_filter_gradient(dy: &[f32], x: &[f32], batch: usize, 
     dk
 }
 
+// ---------------------------------------------------------------------------------------------
+// Batch normalisation over [batch, channels, h, w]: one channel's statistics over its planes
+// ---------------------------------------------------------------------------------------------
+
+/// Calls `work(c, plane)` for each of channel `c`'s planes in `x` (`batch × channels` planes of
+/// `plane` values), in batch order.
+fn channel_planes<'a>(x: &'a [f32], channels: usize, plane: usize, c: usize) -> impl Iterator<Item = &'a [f32]> {
+    x.chunks(plane.max(1)).skip(c).step_by(channels.max(1))
+}
+
+/// Each channel's mean and (biased) variance over the batch and the positions, as a batch
+/// normalisation in training takes them: one pass summing `x` and `x²` in `f64` (exact enough for
+/// any activation a model makes, and one read of `x` instead of burn's two). The channels are
+/// spread over the cores, each summed in batch order by one of them: the same bits on any core
+/// count.
+pub(crate) fn channel_moments(x: &[f32], batch: usize, channels: usize, plane: usize) -> Vec<(f32, f32)> {
+    assert!(x.len() == batch * channels * plane && batch * plane > 0, "batch normalisation: {} values for {batch} × {channels} planes of {plane}", x.len());
+    let mut moments = vec![(0.0f32, 0.0f32); channels];
+    let n = (batch * plane) as f64;
+    for_each_plane_run(&mut moments, 1, x.len() >= PARALLEL_PLANES, |first, run| {
+        for (i, m) in run.iter_mut().enumerate() {
+            let (mut sum, mut squares) = (0.0f64, 0.0f64);
+            for p in channel_planes(x, channels, plane, first + i) {
+                // f32 partial sums over one plane (at most 32 × 32 values), then f64 across them.
+                sum += p.iter().sum::<f32>() as f64;
+                squares += p.iter().map(|v| v * v).sum::<f32>() as f64;
+            }
+            let mean = sum / n;
+            *m = (mean as f32, (squares / n - mean * mean).max(0.0) as f32);
+        }
+    });
+    moments
+}
+
+/// `y = x · scale[c] + shift[c]` on every plane of channel `c`: a batch normalisation's output
+/// once its statistics and parameters are folded into one scale and shift per channel. The
+/// planes are spread over the cores.
+pub(crate) fn scale_shift_planes(x: &[f32], scale: &[f32], shift: &[f32], plane: usize) -> Vec<f32> {
+    let channels = scale.len();
+    assert!(shift.len() == channels && channels > 0 && plane > 0 && x.len() % (channels * plane) == 0, "batch normalisation: {} values for planes of {plane} in {channels} channels", x.len());
+    let mut y = vec![0.0f32; x.len()];
+    for_each_plane_run(&mut y, plane, x.len() >= PARALLEL_PLANES, |first, run| {
+        for (p, out) in run.chunks_mut(plane).enumerate() {
+            let at = first + p;
+            let (a, b) = (scale[at % channels], shift[at % channels]);
+            for (o, &v) in out.iter_mut().zip(&x[at * plane..][..plane]) {
+                *o = v * a + b;
+            }
+        }
+    });
+    y
+}
+
+/// The gradients of a batch normalisation in training, `y = γ·x̂ + β` with
+/// `x̂ = (x − mean)·inv_std` and the statistics the batch's own: from the output's gradient `dy`,
+/// per channel `dβ = Σ dy` and `dγ = Σ dy·x̂`, and
+/// `dx = γ·inv_std·(dy − dβ/n − x̂·dγ/n)` (the statistics' own dependence on `x` included).
+/// Returns `(dx, dγ, dβ)`. The channels' sums and the planes of `dx` are spread over the cores,
+/// each sum in batch order: the same bits on any core count.
+pub(crate) fn batch_norm_backward(dy: &[f32], x: &[f32], mean: &[f32], inv_std: &[f32], gamma: &[f32], batch: usize, plane: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
+    let channels = gamma.len();
+    assert!(
+        dy.len() == batch * channels * plane && x.len() == dy.len() && mean.len() == channels && inv_std.len() == channels && batch * plane > 0,
+        "batch normalisation's gradient: {} and {} values for {batch} × {channels} planes of {plane}",
+        dy.len(),
+        x.len()
+    );
+    let parallel = x.len() >= PARALLEL_PLANES;
+    // (Σ dy, Σ dy·x̂) per channel.
+    let mut sums = vec![(0.0f32, 0.0f32); channels];
+    for_each_plane_run(&mut sums, 1, parallel, |first, run| {
+        for (i, s) in run.iter_mut().enumerate() {
+            let c = first + i;
+            let (mut d, mut dx_hat) = (0.0f64, 0.0f64);
+            for (g, v) in channel_planes(dy, channels, plane, c).zip(channel_planes(x, channels, plane, c)) {
+                d += g.iter().sum::<f32>() as f64;
+                dx_hat += g.iter().zip(v).map(|(g, v)| g * (v - mean[c])).sum::<f32>() as f64;
+            }
+            *s = (d as f32, (dx_hat * inv_std[c] as f64) as f32);
+        }
+    });
+    let n = (batch * plane) as f32;
+    let mut dx = vec![0.0f32; x.len()];
+    for_each_plane_run(&mut dx, plane, parallel, |first, run| {
+        for (p, out) in run.chunks_mut(plane).enumerate() {
+            let at = first + p;
+            let c = at % channels;
+            let (scale, (d_beta, d_gamma)) = (gamma[c] * inv_std[c], sums[c]);
+            let (mean_dy, projection) = (d_beta / n, d_gamma / n * inv_std[c]);
+            for ((o, &g), &v) in out.iter_mut().zip(&dy[at * plane..][..plane]).zip(&x[at * plane..][..plane]) {
+                *o = scale * (g - mean_dy - (v - mean[c]) * projection);
+            }
+        }
+    });
+    let (d_beta, d_gamma) = sums.into_iter().unzip();
+    (dx, d_gamma, d_beta)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -487,6 +487,38 @@ pub fn batch_norm(channels: usize, device: &Device) -> BatchNorm {
     BatchNormConfig::new(channels).with_momentum(0.01).with_epsilon(1e-3).init(device)
 }
 
+/// `norm.forward(x)` as burn defines it (the batch's statistics when training on an autodiff
+/// device, folded into the running averages; the running averages otherwise), with the course's
+/// host kernels where they apply ([`crate::engine::fused::batch_norm_train`]): the course's models
+/// call this instead of burn's layer, which composes it from a score of one-core operations.
+///
+/// # Shapes
+/// `[batch, channels, ...]` → the same
+pub(crate) fn batch_norm_forward<const D: usize>(norm: &BatchNorm, x: Tensor<D>) -> Tensor<D> {
+    if !crate::engine::fused::available(&x) {
+        return norm.forward(x);
+    }
+    let device = x.device();
+    if !device.is_autodiff() {
+        let (mean, variance) = (norm.running_mean.value(), norm.running_var.value());
+        return crate::engine::fused::batch_norm_inference(x, norm.gamma.val(), norm.beta.val(), mean, variance, norm.epsilon);
+    }
+    if !norm.training.is_enabled() {
+        // A frozen layer inside a graph: burn's operations carry the gradient through it.
+        return norm.forward(x);
+    }
+    let (y, mean, variance) = crate::engine::fused::batch_norm_train(x, norm.gamma.val(), norm.beta.val(), norm.epsilon);
+    // The running averages, as burn's layer updates them.
+    let momentum = norm.momentum;
+    let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
+        let old = state.value_sync().to_device(&device);
+        state.update(old.mul_scalar(1.0 - momentum).add(batch.detach().mul_scalar(momentum)).detach());
+    };
+    running(&norm.running_mean, mean);
+    running(&norm.running_var, variance);
+    y
+}
+
 /// Keras's `Dropout(rate)`: while training, each value is zeroed with probability `rate` and the
 /// others are scaled by `1 / (1 − rate)`; at inference it passes its input through. The mask is
 /// drawn from the pass's seeded [`Noise`], fresh for every batch.

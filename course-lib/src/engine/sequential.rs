@@ -17,7 +17,7 @@
 
 use crate::checkpoint::Description;
 use crate::error::{CourseError, Result};
-use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Dropout, GaussianNoise, Padding, batch_norm, max_pool2d};
+use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Dropout, GaussianNoise, Padding, batch_norm, batch_norm_forward, max_pool2d};
 use crate::rng::{Noise, Rng};
 use crate::summary::{ModelSummary, Summary};
 use crate::train::{LossTerm, TrainModel, TrainOutput};
@@ -382,7 +382,7 @@ impl Layer {
             (Layer::Conv2d(l), Value::Image(x)) => Value::Image(l.forward_with(x, act(l.activation))),
             (Layer::ConvTranspose2d(l), Value::Image(x)) => Value::Image(l.forward_with(x, act(l.activation))),
             (Layer::MaxPool2d(l), Value::Image(x)) => Value::Image(max_pool2d(x, l.pool)),
-            (Layer::BatchNorm(l), x) => x.map(|x| l.forward(x), |x| l.forward(x)),
+            (Layer::BatchNorm(l), x) => x.map(|x| batch_norm_forward(l, x), |x| batch_norm_forward(l, x)),
             (Layer::Dropout(l), x) => match x {
                 Value::Flat(x) => Value::Flat(l.forward(x, noise)),
                 Value::Image(x) => Value::Image(l.forward(x, noise)),

@@ -22,7 +22,7 @@
 use crate::checkpoint::Description;
 use crate::data::{IMAGE_PIXELS, IMAGE_SIDE, Matrix};
 use crate::error::{CourseError, Result};
-use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Padding, batch_norm, max_pool2d_same, upsample2};
+use crate::layers::{Activation, Conv2d, ConvTranspose2d, Dense, Padding, batch_norm, batch_norm_forward, max_pool2d_same, upsample2};
 use crate::rng::{Noise, Rng, shuffled_batches};
 use crate::mode_collapse::{Coverage, FeatureStats, Judge, coverage};
 use crate::summary::{ModelSummary, Summary, Table, cell, thousands};
@@ -403,21 +403,21 @@ impl Diffusion {
     pub(crate) fn denoise(&self, x: Tensor<4>, time: Tensor<2>) -> Tensor<4> {
         let relu = burn::tensor::activation::relu::<4>;
         let z = x.pad((3, 3, 3, 3), PadMode::Constant(0.0));
-        let z = relu(self.stem_norm.forward(self.stem.forward(z)));
+        let z = relu(batch_norm_forward(&self.stem_norm, self.stem.forward(z)));
         let mut z = add_time(z, &self.stem_time, &time);
         let mut skip = z.clone();
         let mut crossing = Vec::with_capacity(self.down.len());
         for block in &self.down {
-            z = block.norm1.forward(block.conv1.forward(relu(z)));
-            z = block.norm2.forward(block.conv2.forward(relu(z)));
+            z = batch_norm_forward(&block.norm1, block.conv1.forward(relu(z)));
+            z = batch_norm_forward(&block.norm2, block.conv2.forward(relu(z)));
             crossing.push(z.clone());
             z = max_pool2d_same(z, 3, 2) + block.skip.forward(skip);
             z = add_time(z, &block.time, &time);
             skip = z.clone();
         }
         for block in &self.up {
-            z = block.norm1.forward(block.conv1.forward(relu(z)));
-            z = block.norm2.forward(block.conv2.forward(relu(z)));
+            z = batch_norm_forward(&block.norm1, block.conv1.forward(relu(z)));
+            z = batch_norm_forward(&block.norm2, block.conv2.forward(relu(z)));
             z = upsample2(z) + block.skip.forward(upsample2(skip));
             z = add_time(z, &block.time, &time);
             z = Tensor::cat(vec![z, crossing.pop().expect("one crossing per level")], 1);
