@@ -202,13 +202,33 @@ fn conv_geometry(x: &[usize], w: &[usize], spec: &ConvSpec) -> Geometry {
     }
 }
 
-/// What a convolution's backward keeps: the column matrix and the weight.
+/// What a convolution's backward keeps: the column matrix (or, for a 1 × 1 convolution, the
+/// input, which is its own column matrix image by image) and the weight.
 #[derive(Debug, Clone)]
 struct ConvSaved {
-    col: Scratch,
+    col: Columns,
     w: FlexTensor,
     g: Geometry,
     out_c: usize,
+}
+
+/// The columns a convolution's weight gradient is made from.
+#[derive(Debug, Clone)]
+enum Columns {
+    /// im2col of the input, `[channels·k·k, batch·positions]`.
+    Matrix(Scratch),
+    /// The input itself (a 1 × 1 convolution with stride 1 and no padding): image by image, its
+    /// `[channels, positions]` is the column matrix.
+    Images(FlexTensor),
+}
+
+/// Whether `g` is a 1 × 1 convolution with stride 1 and no padding, which the host computes image
+/// by image on the input as it lies (`[batch, channels, h, w]`: each image a `channels ×
+/// positions` matrix), without a column matrix or a layout conversion: the separable
+/// convolutions' pointwise step and the U-Net's links. Its im2col and col2im copies were a
+/// quarter of lesson 09's training step (`perf`, 2026-12-05).
+fn pointwise(g: &Geometry) -> bool {
+    g.kernel == 1 && g.stride == 1 && g.pad_top == 0 && g.pad_left == 0 && (g.out_h, g.out_w) == (g.height, g.width)
 }
 
 impl HostOp for ConvSpec {
@@ -221,12 +241,23 @@ impl HostOp for ConvSpec {
     fn forward(&self, x: FlexTensor, w: FlexTensor, b: &FlexTensor) -> (Vec<f32>, Vec<usize>, ConvSaved) {
         let g = conv_geometry(&x.shape(), &w.shape(), self);
         let out_c = w.shape()[0];
+        let bias = host(b);
+        assert_eq!(bias.len(), out_c, "convolution: {} biases for {out_c} feature maps", bias.len());
+        if pointwise(&g) {
+            // Each image's [out, positions], started at the bias and added onto by W · x[image].
+            let positions = g.out_h * g.out_w;
+            let mut y = vec![0.0f32; g.batch * out_c * positions];
+            for (row, &bias) in y.chunks_mut(positions.max(1)).zip(bias.iter().cycle()) {
+                row.fill(bias);
+            }
+            kernels::matmul_each_image(View::new(&host(&w), out_c, g.channels), &host(&x), positions, &mut y, true);
+            kernels::activate(&mut y, self.activation);
+            return (y, vec![g.batch, out_c, g.out_h, g.out_w], ConvSaved { col: Columns::Images(x), w, g, out_c });
+        }
         let mut col = Scratch::for_overwrite(g.col_rows() * g.col_cols());
         kernels::im2col(&host(&x), &g, &mut col);
         // [out, batch·positions], started at the bias (one value per row) so that the product
         // adds onto it.
-        let bias = host(b);
-        assert_eq!(bias.len(), out_c, "convolution: {} biases for {out_c} feature maps", bias.len());
         let mut z = Scratch::for_overwrite(out_c * g.col_cols());
         for (row, &bias) in z.chunks_mut(g.col_cols()).zip(bias.iter()) {
             row.fill(bias);
@@ -235,10 +266,15 @@ impl HostOp for ConvSpec {
         kernels::activate(&mut z, self.activation);
         let mut y = vec![0.0f32; z.len()];
         kernels::channel_major_to_nchw(&z, g.batch, out_c, g.out_h * g.out_w, &mut y);
-        (y, vec![g.batch, out_c, g.out_h, g.out_w], ConvSaved { col, w, g, out_c })
+        (y, vec![g.batch, out_c, g.out_h, g.out_w], ConvSaved { col: Columns::Matrix(col), w, g, out_c })
     }
 
-    fn backward(&self, s: &ConvSaved, dz: &[f32], [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
+    fn backward(&self, s: &ConvSaved, dz: &[f32], wanted: [bool; 3]) -> [Option<FlexTensor>; 3] {
+        let col = match &s.col {
+            Columns::Matrix(col) => col,
+            Columns::Images(x) => return pointwise_backward(s, &host(x), dz, wanted),
+        };
+        let [want_x, want_w, want_b] = wanted;
         let (g, (rows, cols)) = (s.g, (s.g.col_rows(), s.g.col_cols()));
         // Channel-major, like the forward product.
         let mut dzc = Scratch::for_overwrite(dz.len());
@@ -247,7 +283,7 @@ impl HostOp for ConvSpec {
         let dw = want_w.then(|| {
             // dW = dz · colᵀ
             let mut dw = vec![0.0f32; s.out_c * rows];
-            kernels::matmul(View::new(&dzc, s.out_c, cols), View::new(&s.col, rows, cols).t(), &mut dw, false);
+            kernels::matmul(View::new(&dzc, s.out_c, cols), View::new(col, rows, cols).t(), &mut dw, false);
             flex(dw, vec![s.out_c, g.channels, g.kernel, g.kernel])
         });
         let dx = want_x.then(|| {
@@ -260,6 +296,27 @@ impl HostOp for ConvSpec {
         });
         [dx, dw, db]
     }
+}
+
+/// A 1 × 1 convolution's gradients ([`pointwise`]) image by image, from `dz` (NCHW, the output's
+/// layout): `dx[i] = Wᵀ · dz[i]`, `dW = Σ dz[i] · x[i]ᵀ`, `db` the sum of each output channel.
+fn pointwise_backward(s: &ConvSaved, x: &[f32], dz: &[f32], [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
+    let (g, out_c) = (s.g, s.out_c);
+    let positions = g.out_h * g.out_w;
+    let db = want_b.then(|| {
+        let mut db = vec![0.0f32; out_c];
+        for (i, row) in dz.chunks(positions.max(1)).enumerate() {
+            db[i % out_c] += row.iter().sum::<f32>();
+        }
+        flex(db, vec![out_c])
+    });
+    let dw = want_w.then(|| flex(kernels::matmul_transposed_sum(dz, x, out_c, g.channels, positions), vec![out_c, g.channels, 1, 1]));
+    let dx = want_x.then(|| {
+        let mut dx = vec![0.0f32; x.len()];
+        kernels::matmul_each_image(View::new(&host(&s.w), out_c, g.channels).t(), dz, positions, &mut dx, false);
+        flex(dx, vec![g.batch, g.channels, g.height, g.width])
+    });
+    [dx, dw, db]
 }
 
 /// A convolution with its bias and activation, on the host (call when [`available`]).
@@ -775,7 +832,8 @@ pub(crate) mod tests {
     #[test]
     fn host_convolutions_match_burns_values_and_gradients() {
         let device = Device::flex().autodiff();
-        let cases = [(3, 1, Padding::Same, Activation::Selu), (5, 2, Padding::Same, Activation::LeakyRelu(0.2)), (3, 2, Padding::Valid, Activation::Sigmoid), (3, 1, Padding::Valid, Activation::Tanh)];
+        // (The 1 × 1 cases take the image-by-image path; the transposed ones the column matrix.)
+        let cases = [(3, 1, Padding::Same, Activation::Selu), (5, 2, Padding::Same, Activation::LeakyRelu(0.2)), (3, 2, Padding::Valid, Activation::Sigmoid), (3, 1, Padding::Valid, Activation::Tanh), (1, 1, Padding::Same, Activation::Selu), (1, 2, Padding::Same, Activation::Linear)];
         for (k, stride, padding, activation) in cases {
             let conv = Conv2d::new(3, 4, k, stride, padding, activation, &mut Rng::new(1), &device);
             let x = input([2, 3, 9, 8], 2, &device).require_grad();
@@ -1049,6 +1107,22 @@ pub(crate) mod tests {
             assert!(worst(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "depthwise dx") <= 1.0);
             assert!(worst(&values(k.grad(&g1).unwrap()), &values(k.grad(&g2).unwrap()), "depthwise dk") <= 1.0);
         }
+    }
+
+    /// A 1 × 1 convolution the size of the U-Net's pointwise steps (batch 32, 32 channels of
+    /// 32 × 32: the images spread over the cores) against burn's, forward and gradients.
+    #[test]
+    fn host_pointwise_convolution_matches_burns() {
+        let device = Device::flex().autodiff();
+        let conv = Conv2d::new(32, 48, 1, 1, Padding::Same, Activation::Linear, &mut Rng::new(14), &device);
+        let x = input([32, 32, 32, 32], 15, &device).require_grad();
+        let (ours, theirs) = (conv.forward(x.clone()), conv.affine_burn(x.clone()));
+        assert!(worst(&values(ours.clone()), &values(theirs.clone()), "pointwise forward") <= 1.0);
+        let weights = input(ours.dims(), 16, &device);
+        let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
+        assert!(worst(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "pointwise dx") <= 1.0);
+        assert!(worst(&values(conv.weight.val().grad(&g1).unwrap()), &values(conv.weight.val().grad(&g2).unwrap()), "pointwise dW") <= 1.0);
+        assert!(worst(&values(conv.bias.val().grad(&g1).unwrap()), &values(conv.bias.val().grad(&g2).unwrap()), "pointwise db") <= 1.0);
     }
 
     /// Upsampling on the host against burn's broadcast and reshape, forward and gradient.

@@ -901,6 +901,62 @@ pub(crate) fn depthwise3x3_filter_gradient(dy: &[f32], x: &[f32], batch: usize, 
 }
 
 // ---------------------------------------------------------------------------------------------
+// 1 × 1 convolutions image by image: no column matrix, no layout conversion
+// ---------------------------------------------------------------------------------------------
+
+/// Below this many multiply-adds in all, the images' products stay on the calling thread.
+const PARALLEL_IMAGES_WORK: usize = 1 << 20;
+
+/// `dst[i] (=|+=) a · b[i]` for each of the matrices `b[i]` (`cols(a) × n`, one after another in
+/// `b`), `dst[i]` being `rows(a) × n`: a 1 × 1 convolution's product on `[batch, channels, h, w]`
+/// images, where each image already is a `channels × positions` matrix. The images are spread
+/// over the cores, each product one `gemm` call whichever thread makes it: the same bits on any
+/// core count.
+pub(crate) fn matmul_each_image(a: View, b: &[f32], n: usize, dst: &mut [f32], accumulate: bool) {
+    let (m, k) = (a.rows, a.cols);
+    let images = b.len().checked_div(k * n).unwrap_or(0);
+    assert!(b.len() == images * k * n && dst.len() == images * m * n, "matmul per image: {} and {} values for {images} images of {k} × {n} and {m} × {n}", b.len(), dst.len());
+    #[cfg(test)]
+    MULTIPLY_ADDS.set(MULTIPLY_ADDS.get() + (images * m * k * n) as u64);
+    if m * n == 0 {
+        return;
+    }
+    for_each_plane_run(dst, m * n, images * m * k * n >= PARALLEL_IMAGES_WORK, |first, run| {
+        for (i, d) in run.chunks_mut(m * n).enumerate() {
+            gemm_checked(a, View::new(&b[(first + i) * k * n..][..k * n], k, n), d, 0, n, accumulate);
+        }
+    });
+}
+
+/// `Σ_i a[i] · b[i]ᵀ` over the image pairs `a[i]` (`m × n`) and `b[i]` (`k × n`), one after
+/// another in `a` and `b`: a 1 × 1 convolution's weight gradient, `dy · xᵀ` summed over the
+/// batch. Each image's product is one `gemm` call, the images spread over the cores, and the
+/// products are added in image order: the same bits on any core count.
+pub(crate) fn matmul_transposed_sum(a: &[f32], b: &[f32], m: usize, k: usize, n: usize) -> Vec<f32> {
+    let images = a.len().checked_div(m * n).unwrap_or(0);
+    assert!(a.len() == images * m * n && b.len() == images * k * n, "weight gradient per image: {} and {} values for {images} images of {m} × {n} and {k} × {n}", a.len(), b.len());
+    #[cfg(test)]
+    MULTIPLY_ADDS.set(MULTIPLY_ADDS.get() + (images * m * k * n) as u64);
+    let mut sum = vec![0.0f32; m * k];
+    if m * k == 0 {
+        return sum;
+    }
+    let mut parts = Scratch::for_overwrite(images * m * k);
+    for_each_plane_run(&mut parts, m * k, images * m * k * n >= PARALLEL_IMAGES_WORK, |first, run| {
+        for (i, d) in run.chunks_mut(m * k).enumerate() {
+            let at = first + i;
+            gemm_checked(View::new(&a[at * m * n..][..m * n], m, n), View::new(&b[at * k * n..][..k * n], k, n).t(), d, 0, k, false);
+        }
+    });
+    for part in parts.chunks(m * k) {
+        for (s, v) in sum.iter_mut().zip(part) {
+            *s += v;
+        }
+    }
+    sum
+}
+
+// ---------------------------------------------------------------------------------------------
 // Batch normalisation over [batch, channels, h, w]: one channel's statistics over its planes
 // ---------------------------------------------------------------------------------------------
 
