@@ -59,14 +59,16 @@ fn find_python() -> Option<PathBuf> {
     }
 }
 
-/// Runs `script` (under `scripts/`) with `args`, handing each line of its standard output to
-/// `on_line` (with the script's process id) as it is printed, so that a caller can act while the
-/// script still runs; its whole standard output, or why it failed (its standard error).
-pub fn run(script: &str, args: &[String], mut on_line: impl FnMut(u32, &str)) -> Result<String, String> {
+/// Runs `script` (under `scripts/`) with `args` and the extra environment variables `env`, handing
+/// each line of its standard output to `on_line` (with the script's process id) as it is printed,
+/// so that a caller can act while the script still runs; its whole standard output, or why it
+/// failed (its standard error).
+pub fn run(script: &str, args: &[String], env: &[(&str, &str)], mut on_line: impl FnMut(u32, &str)) -> Result<String, String> {
     let python = python().ok_or("no Python reference")?;
     let mut child = Command::new(python)
         .arg(root().join("scripts").join(script))
         .args(args)
+        .envs(env.iter().copied())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

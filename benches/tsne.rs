@@ -33,7 +33,7 @@ fn main() -> Result<()> {
     let bytes: Vec<u8> = codings.data().iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&path, bytes).map_err(|e| CourseError::Io { path: path.clone(), source: e })?;
     let args = [path.display().to_string(), codings.rows().to_string(), codings.cols().to_string()];
-    let result = reference::run("sklearn_tsne.py", &args, |_, _| {});
+    let result = reference::run("sklearn_tsne.py", &args, &[], |_, _| {});
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(path.with_extension("f32.sklearn"));
     match result.as_deref().map(|text| (reference::field(text, "seconds"), reference::field(text, "trustworthiness"), reference::field(text, "kl"))) {
@@ -77,7 +77,7 @@ fn large(ae: &stacked_ae::StackedAe, images: &Matrix) -> Result<()> {
     let bytes: Vec<u8> = codings.data().iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(&path, bytes).map_err(|e| CourseError::Io { path: path.clone(), source: e })?;
     let args = [path.display().to_string(), codings.rows().to_string(), codings.cols().to_string(), SUBSAMPLE.to_string()];
-    let result = reference::run("opentsne_tsne.py", &args, |_, _| {});
+    let result = reference::run("opentsne_tsne.py", &args, &[], |_, _| {});
     let _ = std::fs::remove_file(&path);
     match result.as_deref().map(|text| (reference::field(text, "seconds"), reference::field(text, "peak_mb"), reference::field(text, "trustworthiness"))) {
         Ok((Some(seconds), Some(mb), Some(t))) => {
