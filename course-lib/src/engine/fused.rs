@@ -217,9 +217,21 @@ struct ConvSaved {
 enum Columns {
     /// im2col of the input, `[channels·k·k, batch·positions]`.
     Matrix(Scratch),
-    /// The input itself (a 1 × 1 convolution with stride 1 and no padding): image by image, its
-    /// `[channels, positions]` is the column matrix.
+    /// The input itself, for the convolutions computed without a column matrix ([`pointwise`],
+    /// [`by_planes`]).
     Images(FlexTensor),
+}
+
+/// The most output maps a 3 × 3 convolution may have to be computed plane by plane
+/// ([`by_planes`]).
+const PLANES_MAX_OUT: usize = 4;
+
+/// Whether `g` with `out_c` output maps is a 3 × 3 convolution with stride 1 and Keras's "same"
+/// padding with at most [`PLANES_MAX_OUT`] output maps, which the host computes plane by plane
+/// ([`kernels::conv3x3_planes`]): lesson 09's head (48 maps to one at 32 × 32), whose column
+/// matrix was 57 MB a batch, written and read forward and again backward.
+fn by_planes(g: &Geometry, out_c: usize) -> bool {
+    g.kernel == 3 && g.stride == 1 && g.pad_top == 1 && g.pad_left == 1 && (g.out_h, g.out_w) == (g.height, g.width) && out_c <= PLANES_MAX_OUT
 }
 
 /// Whether `g` is a 1 × 1 convolution with stride 1 and no padding, which the host computes image
@@ -254,6 +266,16 @@ impl HostOp for ConvSpec {
             kernels::activate(&mut y, self.activation);
             return (y, vec![g.batch, out_c, g.out_h, g.out_w], ConvSaved { col: Columns::Images(x), w, g, out_c });
         }
+        if by_planes(&g, out_c) {
+            let positions = g.out_h * g.out_w;
+            let mut y = vec![0.0f32; g.batch * out_c * positions];
+            for (plane, &bias) in y.chunks_mut(positions.max(1)).zip(bias.iter().cycle()) {
+                plane.fill(bias);
+            }
+            kernels::conv3x3_planes(&host(&x), &host(&w), g.batch, g.channels, g.height, g.width, &mut y);
+            kernels::activate(&mut y, self.activation);
+            return (y, vec![g.batch, out_c, g.out_h, g.out_w], ConvSaved { col: Columns::Images(x), w, g, out_c });
+        }
         let mut col = Scratch::for_overwrite(g.col_rows() * g.col_cols());
         kernels::im2col(&host(&x), &g, &mut col);
         // [out, batch·positions], started at the bias (one value per row) so that the product
@@ -272,7 +294,8 @@ impl HostOp for ConvSpec {
     fn backward(&self, s: &ConvSaved, dz: &[f32], wanted: [bool; 3]) -> [Option<FlexTensor>; 3] {
         let col = match &s.col {
             Columns::Matrix(col) => col,
-            Columns::Images(x) => return pointwise_backward(s, &host(x), dz, wanted),
+            Columns::Images(x) if pointwise(&s.g) => return pointwise_backward(s, &host(x), dz, wanted),
+            Columns::Images(x) => return planes_backward(s, &host(x), dz, wanted),
         };
         let [want_x, want_w, want_b] = wanted;
         let (g, (rows, cols)) = (s.g, (s.g.col_rows(), s.g.col_cols()));
@@ -303,13 +326,7 @@ impl HostOp for ConvSpec {
 fn pointwise_backward(s: &ConvSaved, x: &[f32], dz: &[f32], [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
     let (g, out_c) = (s.g, s.out_c);
     let positions = g.out_h * g.out_w;
-    let db = want_b.then(|| {
-        let mut db = vec![0.0f32; out_c];
-        for (i, row) in dz.chunks(positions.max(1)).enumerate() {
-            db[i % out_c] += row.iter().sum::<f32>();
-        }
-        flex(db, vec![out_c])
-    });
+    let db = want_b.then(|| flex(plane_sums(dz, out_c, positions), vec![out_c]));
     let dw = want_w.then(|| flex(kernels::matmul_transposed_sum(dz, x, out_c, g.channels, positions), vec![out_c, g.channels, 1, 1]));
     let dx = want_x.then(|| {
         let mut dx = vec![0.0f32; x.len()];
@@ -317,6 +334,25 @@ fn pointwise_backward(s: &ConvSaved, x: &[f32], dz: &[f32], [want_x, want_w, wan
         flex(dx, vec![g.batch, g.channels, g.height, g.width])
     });
     [dx, dw, db]
+}
+
+/// The gradients of a convolution computed plane by plane ([`by_planes`]), from `dz` (NCHW).
+fn planes_backward(s: &ConvSaved, x: &[f32], dz: &[f32], [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
+    let g = s.g;
+    let db = want_b.then(|| flex(plane_sums(dz, s.out_c, g.out_h * g.out_w), vec![s.out_c]));
+    let dw = want_w.then(|| flex(kernels::conv3x3_planes_filter_gradient(dz, x, g.batch, g.channels, g.height, g.width), vec![s.out_c, g.channels, 3, 3]));
+    let dx = want_x.then(|| flex(kernels::conv3x3_planes_input_gradient(dz, &host(&s.w), g.batch, g.channels, g.height, g.width), vec![g.batch, g.channels, g.height, g.width]));
+    [dx, dw, db]
+}
+
+/// Each channel's sum over the batch and the positions of NCHW `values` (a bias's gradient), in
+/// batch order.
+fn plane_sums(values: &[f32], channels: usize, positions: usize) -> Vec<f32> {
+    let mut sums = vec![0.0f32; channels];
+    for (i, plane) in values.chunks(positions.max(1)).enumerate() {
+        sums[i % channels] += plane.iter().sum::<f32>();
+    }
+    sums
 }
 
 /// A convolution with its bias and activation, on the host (call when [`available`]).
@@ -832,10 +868,14 @@ pub(crate) mod tests {
     #[test]
     fn host_convolutions_match_burns_values_and_gradients() {
         let device = Device::flex().autodiff();
-        // (The 1 × 1 cases take the image-by-image path; the transposed ones the column matrix.)
+        // Five output maps: the 1 × 1 cases take the image-by-image path, the others (and all the
+        // transposed ones) the column matrix.
         let cases = [(3, 1, Padding::Same, Activation::Selu), (5, 2, Padding::Same, Activation::LeakyRelu(0.2)), (3, 2, Padding::Valid, Activation::Sigmoid), (3, 1, Padding::Valid, Activation::Tanh), (1, 1, Padding::Same, Activation::Selu), (1, 2, Padding::Same, Activation::Linear)];
-        for (k, stride, padding, activation) in cases {
-            let conv = Conv2d::new(3, 4, k, stride, padding, activation, &mut Rng::new(1), &device);
+        // Few output maps: 3 × 3, stride 1, "same" with at most PLANES_MAX_OUT maps is computed plane
+        // by plane; the other cases by the column matrix.
+        let few = [(3, 1, Padding::Same, Activation::Sigmoid), (3, 1, Padding::Same, Activation::Linear)];
+        for (filters, (k, stride, padding, activation)) in cases.into_iter().map(|c| (5, c)).chain(few.into_iter().map(|c| (2, c))) {
+            let conv = Conv2d::new(3, filters, k, stride, padding, activation, &mut Rng::new(1), &device);
             let x = input([2, 3, 9, 8], 2, &device).require_grad();
             let ours = conv.forward(x.clone());
             let theirs = activation.apply(conv.affine_burn(x.clone()));
@@ -1123,6 +1163,22 @@ pub(crate) mod tests {
         assert!(worst(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "pointwise dx") <= 1.0);
         assert!(worst(&values(conv.weight.val().grad(&g1).unwrap()), &values(conv.weight.val().grad(&g2).unwrap()), "pointwise dW") <= 1.0);
         assert!(worst(&values(conv.bias.val().grad(&g1).unwrap()), &values(conv.bias.val().grad(&g2).unwrap()), "pointwise db") <= 1.0);
+    }
+
+    /// Lesson 09's head (48 maps to one, 3 × 3 at 32 × 32, batch 32: computed plane by plane, the
+    /// planes spread over the cores) against burn's convolution, forward and gradients.
+    #[test]
+    fn host_head_convolution_matches_burns() {
+        let device = Device::flex().autodiff();
+        let conv = Conv2d::new(48, 1, 3, 1, Padding::Same, Activation::Linear, &mut Rng::new(17), &device);
+        let x = input([32, 48, 32, 32], 18, &device).require_grad();
+        let (ours, theirs) = (conv.forward(x.clone()), conv.affine_burn(x.clone()));
+        assert!(worst(&values(ours.clone()), &values(theirs.clone()), "head forward") <= 1.0);
+        let weights = input(ours.dims(), 19, &device);
+        let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
+        assert!(worst(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "head dx") <= 1.0);
+        assert!(worst(&values(conv.weight.val().grad(&g1).unwrap()), &values(conv.weight.val().grad(&g2).unwrap()), "head dW") <= 1.0);
+        assert!(worst(&values(conv.bias.val().grad(&g1).unwrap()), &values(conv.bias.val().grad(&g2).unwrap()), "head db") <= 1.0);
     }
 
     /// Upsampling on the host against burn's broadcast and reshape, forward and gradient.

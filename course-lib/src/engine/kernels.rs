@@ -880,23 +880,87 @@ pub(crate) fn depthwise3x3_filter_gradient(dy: &[f32], x: &[f32], batch: usize, 
             let c = first + ci;
             for b in 0..batch {
                 let plane = (b * channels + c) * h * w;
-                let (d, src) = (&dy[plane..][..h * w], &x[plane..][..h * w]);
-                for a in 0..3 {
-                    for t in 0..3 {
-                        let (di, dj) = (a as isize - 1, t as isize - 1);
-                        let (j0, j1) = ((-dj).max(0) as usize, (w as isize - dj).clamp(0, w as isize) as usize);
-                        let mut sum = 0.0f32;
-                        for i in 0..h {
-                            let r = i as isize + di;
-                            if r < 0 || r >= h as isize || j0 >= j1 {
-                                continue;
-                            }
-                            let shifted = &src[r as usize * w..][(j0 as isize + dj) as usize..(j1 as isize + dj) as usize];
-                            sum += d[i * w..][j0..j1].iter().zip(shifted).map(|(g, x)| g * x).sum::<f32>();
-                        }
-                        g[a * 3 + t] += sum;
-                    }
+                tap_products(&dy[plane..][..h * w], &x[plane..][..h * w], h, w, g);
+            }
+        }
+    });
+    dk
+}
+
+/// Adds to `g[a·3 + t]`, for each tap `(a, t)` of a 3 × 3 filter, the sum over one `h × w`
+/// plane of `d · src` shifted by the tap (the pixels outside the plane zero): a tap's share of a
+/// filter gradient.
+fn tap_products(d: &[f32], src: &[f32], h: usize, w: usize, g: &mut [f32]) {
+    for a in 0..3 {
+        for t in 0..3 {
+            let (di, dj) = (a as isize - 1, t as isize - 1);
+            let (j0, j1) = ((-dj).max(0) as usize, (w as isize - dj).clamp(0, w as isize) as usize);
+            let mut sum = 0.0f32;
+            for i in 0..h {
+                let r = i as isize + di;
+                if r < 0 || r >= h as isize || j0 >= j1 {
+                    continue;
                 }
+                let shifted = &src[r as usize * w..][(j0 as isize + dj) as usize..(j1 as isize + dj) as usize];
+                sum += d[i * w..][j0..j1].iter().zip(shifted).map(|(g, x)| g * x).sum::<f32>();
+            }
+            g[a * 3 + t] += sum;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3 × 3 convolutions with few output maps, plane by plane: no column matrix
+// ---------------------------------------------------------------------------------------------
+
+/// A 3 × 3 convolution, stride 1, `padding="same"`, computed plane by plane with the depthwise
+/// convolution's taps: `y[b, o] += Σ_c x[b, c] ⋆ w[o, c]`, onto what `y` holds (the bias). For a
+/// layer with few output maps (lesson 09's head: 48 maps in, one out, at 32 × 32) im2col's column
+/// matrix is nine times its input, written and read again forward and backward, for a product
+/// that is a matrix-vector one. The output planes are spread over the cores.
+pub(crate) fn conv3x3_planes(x: &[f32], k: &[f32], batch: usize, channels: usize, h: usize, w: usize, y: &mut [f32]) {
+    let out_c = k.len().checked_div(channels * 9).unwrap_or(0);
+    assert!(x.len() == batch * channels * h * w && k.len() == out_c * channels * 9 && y.len() == batch * out_c * h * w, "3 × 3 convolution: {} values for {batch} × {channels} × {h} × {w}, {} filter values, {} outputs", x.len(), k.len(), y.len());
+    for_each_plane_run(y, h * w, x.len() >= PARALLEL_PLANES, |first, run| {
+        for (p, plane) in run.chunks_mut((h * w).max(1)).enumerate() {
+            let (b, o) = ((first + p) / out_c, (first + p) % out_c);
+            for c in 0..channels {
+                taps3x3(&x[(b * channels + c) * h * w..][..h * w], &k[(o * channels + c) * 9..][..9], h, w, false, plane);
+            }
+        }
+    });
+}
+
+/// The gradient of [`conv3x3_planes`]'s input from its output's, `dy`: each input plane gets the
+/// mirrored taps of every output plane of its image.
+pub(crate) fn conv3x3_planes_input_gradient(dy: &[f32], k: &[f32], batch: usize, channels: usize, h: usize, w: usize) -> Vec<f32> {
+    let out_c = k.len().checked_div(channels * 9).unwrap_or(0);
+    assert!(dy.len() == batch * out_c * h * w && k.len() == out_c * channels * 9, "3 × 3 convolution's gradient: {} values for {batch} × {out_c} × {h} × {w}, {} filter values", dy.len(), k.len());
+    let mut dx = vec![0.0f32; batch * channels * h * w];
+    let parallel = dx.len() >= PARALLEL_PLANES;
+    for_each_plane_run(&mut dx, h * w, parallel, |first, run| {
+        for (p, plane) in run.chunks_mut((h * w).max(1)).enumerate() {
+            let (b, c) = ((first + p) / channels, (first + p) % channels);
+            for o in 0..out_c {
+                taps3x3(&dy[(b * out_c + o) * h * w..][..h * w], &k[(o * channels + c) * 9..][..9], h, w, true, plane);
+            }
+        }
+    });
+    dx
+}
+
+/// The gradient of [`conv3x3_planes`]'s filters (`out × channels × 3 × 3`): for each pair of an
+/// output and an input map, the taps' sums over the batch. The pairs are spread over the cores,
+/// each summed in batch order by one of them: the same bits on any core count.
+pub(crate) fn conv3x3_planes_filter_gradient(dy: &[f32], x: &[f32], batch: usize, channels: usize, h: usize, w: usize) -> Vec<f32> {
+    let out_c = dy.len().checked_div(batch * h * w).unwrap_or(0);
+    assert!(dy.len() == batch * out_c * h * w && x.len() == batch * channels * h * w, "3 × 3 convolution's gradient: {} and {} values for {batch} images of {h} × {w}", dy.len(), x.len());
+    let mut dk = vec![0.0f32; out_c * channels * 9];
+    for_each_plane_run(&mut dk, 9, x.len() >= PARALLEL_PLANES, |first, run| {
+        for (i, g) in run.chunks_mut(9).enumerate() {
+            let (o, c) = ((first + i) / channels, (first + i) % channels);
+            for b in 0..batch {
+                tap_products(&dy[(b * out_c + o) * h * w..][..h * w], &x[(b * channels + c) * h * w..][..h * w], h, w, g);
             }
         }
     });
