@@ -350,7 +350,7 @@ fn planes_backward(s: &ConvSaved, x: &[f32], dz: &[f32], [want_x, want_w, want_b
 fn plane_sums(values: &[f32], channels: usize, positions: usize) -> Vec<f32> {
     let mut sums = vec![0.0f32; channels];
     for (i, plane) in values.chunks(positions.max(1)).enumerate() {
-        sums[i % channels] += plane.iter().sum::<f32>();
+        sums[i % channels] += kernels::plane_sum(plane);
     }
     sums
 }

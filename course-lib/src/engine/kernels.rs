@@ -951,10 +951,15 @@ fn tap_products(d: &[f32], src: &[f32], h: usize, w: usize, g: &mut [f32], scrat
     }
 }
 
-/// A sum of products kept in eight lanes: each lane's additions depend only on that lane's last,
-/// so the compiler vectorises them, where one running `f32` sum waits for every addition before
-/// the next (a plain `.sum()` of products made lesson 09's filter gradients a third of its step,
-/// `perf`). The lanes are added in a fixed order: the same bits on any machine.
+/// The sum of one plane's values, in eight lanes ([`LaneSum`]).
+pub(crate) fn plane_sum(values: &[f32]) -> f32 {
+    LaneSum::of(values)
+}
+
+/// A sum kept in eight lanes: each lane's additions depend only on that lane's last, so the
+/// compiler vectorises them, where a plain `.sum()` is one chain in which every addition waits
+/// for the one before (the filter gradients', the batch normalisation's and the biases' sums of
+/// lesson 09). The lanes are added in a fixed order: the same bits on any machine.
 #[derive(Default)]
 struct LaneSum {
     lanes: [f32; 8],
@@ -962,16 +967,29 @@ struct LaneSum {
 }
 
 impl LaneSum {
-    fn add_products(&mut self, a: &[f32], b: &[f32]) {
+    /// Adds `f(a[i], b[i])` for every `i` (`a` and `b` the same length).
+    fn add_with(&mut self, a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
         let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-        for (x, y) in ca.remainder().iter().zip(cb.remainder()) {
-            self.tail += x * y;
+        for (&x, &y) in ca.remainder().iter().zip(cb.remainder()) {
+            self.tail += f(x, y);
         }
         for (x, y) in ca.zip(cb) {
-            for ((lane, x), y) in self.lanes.iter_mut().zip(x).zip(y) {
-                *lane += x * y;
+            for ((lane, &x), &y) in self.lanes.iter_mut().zip(x).zip(y) {
+                *lane += f(x, y);
             }
         }
+    }
+
+    /// Adds `Σ a[i]·b[i]`.
+    fn add_products(&mut self, a: &[f32], b: &[f32]) {
+        self.add_with(a, b, |x, y| x * y);
+    }
+
+    /// The sum of `values`, in lanes.
+    fn of(values: &[f32]) -> f32 {
+        let mut sum = LaneSum::default();
+        sum.add_with(values, values, |x, _| x);
+        sum.total()
     }
 
     fn total(&self) -> f32 {
@@ -1120,8 +1138,10 @@ pub(crate) fn channel_moments(x: &[f32], batch: usize, channels: usize, plane: u
             let (mut sum, mut squares) = (0.0f64, 0.0f64);
             for p in channel_planes(x, channels, plane, first + i) {
                 // f32 partial sums over one plane (at most 32 × 32 values), then f64 across them.
-                sum += p.iter().sum::<f32>() as f64;
-                squares += p.iter().map(|v| v * v).sum::<f32>() as f64;
+                sum += LaneSum::of(p) as f64;
+                let mut sq = LaneSum::default();
+                sq.add_products(p, p);
+                squares += sq.total() as f64;
             }
             let mean = sum / n;
             *m = (mean as f32, (squares / n - mean * mean).max(0.0) as f32);
@@ -1171,8 +1191,10 @@ pub(crate) fn batch_norm_backward(dy: &[f32], x: &[f32], mean: &[f32], inv_std: 
             let c = first + i;
             let (mut d, mut dx_hat) = (0.0f64, 0.0f64);
             for (g, v) in channel_planes(dy, channels, plane, c).zip(channel_planes(x, channels, plane, c)) {
-                d += g.iter().sum::<f32>() as f64;
-                dx_hat += g.iter().zip(v).map(|(g, v)| g * (v - mean[c])).sum::<f32>() as f64;
+                d += LaneSum::of(g) as f64;
+                let mut centred = LaneSum::default();
+                centred.add_with(g, v, |g, v| g * (v - mean[c]));
+                dx_hat += centred.total() as f64;
             }
             *s = (d as f32, (dx_hat * inv_std[c] as f64) as f32);
         }
