@@ -36,12 +36,12 @@ const JOBS: &[Job] = &[
     Job { name: "diffusion", lesson: "09-diffusion", model: DIFFUSION_MODEL, train: diffusion },
 ];
 
-/// Diffusion epochs: the book trains 100; one takes about 8 minutes on two cores. The record is
+/// Diffusion epochs: the book trains 100; one takes about 3 minutes on two cores. The record is
 /// written after every epoch, so that a run stopped early ships what it reached.
 const DIFFUSION_EPOCHS: usize = 100;
 const DIFFUSION_MODEL: &str = "diffusion model (the book's U-Net, T = 4,000)";
 
-/// DCGAN epochs: the slide's loop runs 50; one epoch takes about 4 minutes on two cores. The model,
+/// DCGAN epochs: the slide's loop runs 50; one epoch takes about 2.5 minutes on two cores. The model,
 /// its record and a checkpoint to resume from are written after every epoch (see [`dcgan`]).
 const DCGAN_EPOCHS: usize = 50;
 
