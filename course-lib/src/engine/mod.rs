@@ -1,6 +1,7 @@
 //! The engine: everything a model needs to exist and learn, and nothing about Fashion-MNIST or a
 //! lesson. From the bottom up: configurations, text tables and histories, errors, devices and
-//! the course's mode; matrices, seeded noise and linear algebra; activations, the host kernels
+//! the course's mode, the kernel's panic hook and the allocator's hold on freed memory while a
+//! loop trains; matrices, seeded noise and linear algebra; activations, the host kernels
 //! and the layers built on them; losses, the model trait, optimizers, checkpoints, the training
 //! step and `fit`; `Sequential` and the generic `Autoencoder`. Each module uses only those declared before it here
 //! (`tests::layers_only_use_those_below` in lib.rs checks it).
