@@ -1149,36 +1149,33 @@ pub(crate) mod tests {
         }
     }
 
-    /// A 1 × 1 convolution the size of the U-Net's pointwise steps (batch 32, 32 channels of
-    /// 32 × 32: the images spread over the cores) against burn's, forward and gradients.
-    #[test]
-    fn host_pointwise_convolution_matches_burns() {
-        let device = Device::flex().autodiff();
-        let conv = Conv2d::new(32, 48, 1, 1, Padding::Same, Activation::Linear, &mut Rng::new(14), &device);
-        let x = input([32, 32, 32, 32], 15, &device).require_grad();
+    /// `conv` on the host against burn's convolution (`affine_burn`) on an input of `dims`: the
+    /// forward and the gradients of the input, the weight and the bias.
+    fn conv_matches_burns(conv: &Conv2d, dims: [usize; 4], seed: u64, what: &str) {
+        let x = input(dims, seed, &conv.weight.val().device()).require_grad();
         let (ours, theirs) = (conv.forward(x.clone()), conv.affine_burn(x.clone()));
-        assert!(worst(&values(ours.clone()), &values(theirs.clone()), "pointwise forward") <= 1.0);
-        let weights = input(ours.dims(), 16, &device);
+        assert!(worst(&values(ours.clone()), &values(theirs.clone()), &format!("{what} forward")) <= 1.0);
+        let weights = input(ours.dims(), seed + 1, &x.device());
         let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
-        assert!(worst(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "pointwise dx") <= 1.0);
-        assert!(worst(&values(conv.weight.val().grad(&g1).unwrap()), &values(conv.weight.val().grad(&g2).unwrap()), "pointwise dW") <= 1.0);
-        assert!(worst(&values(conv.bias.val().grad(&g1).unwrap()), &values(conv.bias.val().grad(&g2).unwrap()), "pointwise db") <= 1.0);
+        assert!(worst(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), &format!("{what} dx")) <= 1.0);
+        assert!(worst(&values(conv.weight.val().grad(&g1).unwrap()), &values(conv.weight.val().grad(&g2).unwrap()), &format!("{what} dW")) <= 1.0);
+        assert!(worst(&values(conv.bias.val().grad(&g1).unwrap()), &values(conv.bias.val().grad(&g2).unwrap()), &format!("{what} db")) <= 1.0);
     }
 
-    /// Lesson 09's head (48 maps to one, 3 × 3 at 32 × 32, batch 32: computed plane by plane, the
-    /// planes spread over the cores) against burn's convolution, forward and gradients.
+    /// A 1 × 1 convolution the size of the U-Net's pointwise steps (batch 32, 32 channels of
+    /// 32 × 32: the images spread over the cores), computed image by image.
+    #[test]
+    fn host_pointwise_convolution_matches_burns() {
+        let conv = Conv2d::new(32, 48, 1, 1, Padding::Same, Activation::Linear, &mut Rng::new(14), &Device::flex().autodiff());
+        conv_matches_burns(&conv, [32, 32, 32, 32], 15, "pointwise");
+    }
+
+    /// Lesson 09's head (48 maps to one, 3 × 3 at 32 × 32, batch 32), computed plane by plane, the
+    /// planes spread over the cores.
     #[test]
     fn host_head_convolution_matches_burns() {
-        let device = Device::flex().autodiff();
-        let conv = Conv2d::new(48, 1, 3, 1, Padding::Same, Activation::Linear, &mut Rng::new(17), &device);
-        let x = input([32, 48, 32, 32], 18, &device).require_grad();
-        let (ours, theirs) = (conv.forward(x.clone()), conv.affine_burn(x.clone()));
-        assert!(worst(&values(ours.clone()), &values(theirs.clone()), "head forward") <= 1.0);
-        let weights = input(ours.dims(), 19, &device);
-        let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());
-        assert!(worst(&values(x.grad(&g1).unwrap()), &values(x.grad(&g2).unwrap()), "head dx") <= 1.0);
-        assert!(worst(&values(conv.weight.val().grad(&g1).unwrap()), &values(conv.weight.val().grad(&g2).unwrap()), "head dW") <= 1.0);
-        assert!(worst(&values(conv.bias.val().grad(&g1).unwrap()), &values(conv.bias.val().grad(&g2).unwrap()), "head db") <= 1.0);
+        let conv = Conv2d::new(48, 1, 3, 1, Padding::Same, Activation::Linear, &mut Rng::new(17), &Device::flex().autodiff());
+        conv_matches_burns(&conv, [32, 48, 32, 32], 18, "head");
     }
 
     /// Upsampling on the host against burn's broadcast and reshape, forward and gradient.

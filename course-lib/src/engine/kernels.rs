@@ -1009,12 +1009,20 @@ impl LaneSum {
 pub(crate) fn conv3x3_planes(x: &[f32], k: &[f32], batch: usize, channels: usize, h: usize, w: usize, y: &mut [f32]) {
     let out_c = k.len().checked_div(channels * 9).unwrap_or(0);
     assert!(x.len() == batch * channels * h * w && k.len() == out_c * channels * 9 && y.len() == batch * out_c * h * w, "3 × 3 convolution: {} values for {batch} × {channels} × {h} × {w}, {} filter values, {} outputs", x.len(), k.len(), y.len());
-    for_each_plane_run(y, h * w, x.len() >= PARALLEL_PLANES, |first, run| {
+    planes_pass(x, k, channels, h, w, false, |o, c| o * channels + c, y);
+}
+
+/// Adds into every plane `(b, m)` of `out` the taps of each plane `(b, n)` of `src` (`src_maps`
+/// per image) with the filter `k[filter(m, n)]`: [`conv3x3_planes`] and, `mirrored`, its input's
+/// gradient. The planes of `out` are spread over the cores.
+fn planes_pass(src: &[f32], k: &[f32], src_maps: usize, h: usize, w: usize, mirrored: bool, filter: impl Fn(usize, usize) -> usize + Sync, out: &mut [f32]) {
+    let out_maps = out.len().checked_div(src.len().checked_div(src_maps).unwrap_or(0)).unwrap_or(0);
+    for_each_plane_run(out, h * w, src.len() >= PARALLEL_PLANES, |first, run| {
         let mut scratch = Vec::new();
         for (p, plane) in run.chunks_mut((h * w).max(1)).enumerate() {
-            let (b, o) = ((first + p) / out_c, (first + p) % out_c);
-            for c in 0..channels {
-                taps3x3(&x[(b * channels + c) * h * w..][..h * w], &k[(o * channels + c) * 9..][..9], h, w, false, plane, &mut scratch);
+            let (b, m) = ((first + p) / out_maps, (first + p) % out_maps);
+            for n in 0..src_maps {
+                taps3x3(&src[(b * src_maps + n) * h * w..][..h * w], &k[filter(m, n) * 9..][..9], h, w, mirrored, plane, &mut scratch);
             }
         }
     });
@@ -1026,16 +1034,7 @@ pub(crate) fn conv3x3_planes_input_gradient(dy: &[f32], k: &[f32], batch: usize,
     let out_c = k.len().checked_div(channels * 9).unwrap_or(0);
     assert!(dy.len() == batch * out_c * h * w && k.len() == out_c * channels * 9, "3 × 3 convolution's gradient: {} values for {batch} × {out_c} × {h} × {w}, {} filter values", dy.len(), k.len());
     let mut dx = vec![0.0f32; batch * channels * h * w];
-    let parallel = dx.len() >= PARALLEL_PLANES;
-    for_each_plane_run(&mut dx, h * w, parallel, |first, run| {
-        let mut scratch = Vec::new();
-        for (p, plane) in run.chunks_mut((h * w).max(1)).enumerate() {
-            let (b, c) = ((first + p) / channels, (first + p) % channels);
-            for o in 0..out_c {
-                taps3x3(&dy[(b * out_c + o) * h * w..][..h * w], &k[(o * channels + c) * 9..][..9], h, w, true, plane, &mut scratch);
-            }
-        }
-    });
+    planes_pass(dy, k, out_c, h, w, true, |c, o| o * channels + c, &mut dx);
     dx
 }
 
