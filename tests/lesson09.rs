@@ -93,3 +93,36 @@ fn generators_are_judged_side_by_side() {
     let err = diffusion::judge_generator("short", 0, None, 10, &judge, &real, |_| Ok(Matrix::filled(3, 784, 0.5))).unwrap_err();
     assert!(err.to_string().contains("10 images from the generator"), "{err}");
 }
+
+/// `fit_resumable` stopped after one epoch and started again (a fresh model and optimizer, as a
+/// new process has) ends with the same bits as a run that never stopped, and calls its hook once
+/// per epoch trained.
+#[test]
+fn a_resumed_fit_ends_where_an_uninterrupted_one_does() {
+    let fashion = load_fashion_mnist_sample().unwrap();
+    let images = fashion.train.x.head(64);
+    let dir = std::env::temp_dir().join(format!("course-diffusion-resume-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let run = |epochs: usize, checkpoint: &std::path::Path| {
+        let mut model = DiffusionConfig::new().init(&training_device()).unwrap();
+        let config = diffusion::fit_config().with_epochs(epochs).with_verbose(false);
+        let mut hooks = 0;
+        let history = model.fit_resumable(&images, None, &config, checkpoint, |_, _| {
+            hooks += 1;
+            Ok(())
+        }).unwrap();
+        (model, history, hooks)
+    };
+    let (whole, whole_history, whole_hooks) = run(2, &dir.join("whole.ckpt"));
+    let (_, _, first_hooks) = run(1, &dir.join("stopped.ckpt"));
+    let (resumed, resumed_history, resumed_hooks) = run(2, &dir.join("stopped.ckpt"));
+    assert_eq!((whole_hooks, first_hooks, resumed_hooks), (2, 1, 1));
+    // The history goes through the checkpoint's JSON, whose parser may round a value's last bit.
+    let close = |a: &[Vec<f64>], b: &[Vec<f64>]| a.len() == b.len() && a.iter().flatten().zip(b.iter().flatten()).all(|(x, y)| (x - y).abs() <= 1e-12 * x.abs());
+    assert!(close(&whole_history.epochs, &resumed_history.epochs), "{:?} vs {:?}", whole_history.epochs, resumed_history.epochs);
+    let x = fashion.valid.x.head(8);
+    let t: Vec<usize> = (0..8).map(|i| 1 + 450 * i).collect();
+    let noisy = Matrix::new(8, 784, x.data().iter().map(|v| v * 2.0 - 1.0).collect()).unwrap();
+    assert_eq!(whole.predict_noise(&noisy, &t).unwrap().data(), resumed.predict_noise(&noisy, &t).unwrap().data());
+    let _ = std::fs::remove_dir_all(&dir);
+}

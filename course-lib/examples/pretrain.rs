@@ -36,14 +36,24 @@ const JOBS: &[Job] = &[
     Job { name: "diffusion", lesson: "09-diffusion", model: DIFFUSION_MODEL, train: diffusion },
 ];
 
-/// Diffusion epochs: the book trains 100; one takes about 3 minutes on two cores. The record is
-/// written after every epoch, so that a run stopped early ships what it reached.
+/// Diffusion epochs: the book trains 100; one takes about 3 minutes on two cores. The model and its
+/// record are written after every epoch, so that a run stopped early ships what it reached, and a
+/// checkpoint to resume from (see [`diffusion`]).
 const DIFFUSION_EPOCHS: usize = 100;
 const DIFFUSION_MODEL: &str = "diffusion model (the book's U-Net, T = 4,000)";
 
 /// DCGAN epochs: the slide's loop runs 50; one epoch takes about 2.5 minutes on two cores. The model,
 /// its record and a checkpoint to resume from are written after every epoch (see [`dcgan`]).
 const DCGAN_EPOCHS: usize = 50;
+
+/// Where the resumable jobs keep their training checkpoints (not shipped): `$COURSE_CACHE/pretrain`.
+fn pretrain_cache() -> std::path::PathBuf {
+    std::env::var_os("COURSE_CACHE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache/course-rust")))
+        .unwrap_or_else(std::env::temp_dir)
+        .join("pretrain")
+}
 
 fn main() -> std::result::Result<(), Box<dyn std::error::Error>> {
     let only: Vec<String> = std::env::args().skip(1).collect();
@@ -155,10 +165,7 @@ fn dcgan(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord>
     let mut model = DcganConfig::new().init(&training_device())?;
     let path = pretrained::pretrained_path(&model);
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let cache = std::env::var_os("COURSE_CACHE").map(std::path::PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| std::path::Path::new(&home).join(".cache/course-rust")))
-        .unwrap_or_else(std::env::temp_dir)
-        .join("pretrain");
+    let cache = pretrain_cache();
     let config = gan::GanFitConfig::new(DCGAN_EPOCHS).with_checkpoints(&cache);
     // A resumed run adds its time to what the record of the epoch it resumes from says.
     let earlier = pretrained::pretrained_records().unwrap_or_default().into_iter().find(|r| r.file == file);
@@ -191,26 +198,38 @@ fn wgan_gp(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecor
     gan_job_with(model, gan::GanFitConfig::new(gan::EPOCHS).with_optimizers(adam, adam), full, sample)
 }
 
-/// The book's diffusion model, trained epoch by epoch; after each epoch the checkpoint and its
-/// record are written, so that the shipped model is the last finished epoch.
+/// The book's diffusion model, trained epoch by epoch for up to the book's 100: after each epoch
+/// the shipped model and its record are written, and a checkpoint with the optimizer's state goes
+/// to the cache (`$COURSE_CACHE/pretrain`, not shipped), so that a run stopped at any point ships
+/// the last finished epoch and the next `./course pretrain diffusion` continues from it
+/// (`Diffusion::fit_resumable`: the same numbers as one uninterrupted run).
 fn diffusion(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord> {
-    let saved = |r: PretrainedRecord| save_record(r).map_err(|e| CourseError::Io { path: pretrained::pretrained_dir(), source: std::io::Error::other(e.to_string()) });
     let mut model = DiffusionConfig::new().init(&training_device())?;
-    let config = diffusion::fit_config().with_epochs(1);
     let path = pretrained::pretrained_path(&model);
+    let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let checkpoint = pretrain_cache().join(file.replace(".ckpt", "-training.ckpt"));
+    std::fs::create_dir_all(pretrain_cache()).map_err(|e| CourseError::Io { path: pretrain_cache(), source: e })?;
+    // Seed 0: epoch e is shuffled and noised from seed e, as the first runs of this job did.
+    let config = diffusion::fit_config().with_epochs(DIFFUSION_EPOCHS).with_seed(0);
+    // A resumed run adds its time to what the record of the epoch it resumes from says.
+    let earlier = pretrained::pretrained_records().unwrap_or_default().into_iter().find(|r| r.file == file);
     let start = Instant::now();
     let mut last = None;
-    for epoch in 1..=DIFFUSION_EPOCHS {
-        // One epoch at a time with the same optimizer (its state carries over), each shuffled anew.
-        model.fit(&full.train.x, Some(&full.valid.x), &config.clone().with_seed(epoch as u64))?;
-        save_checkpoint(&model, &path)?;
-        let (f, s) = pretrained::figures(full, sample, |d| pretrained::diffusion_figure(&model, d))?;
-        let mut r = record(&path, epoch, full.train.x.rows(), start.elapsed().as_secs_f64(), DIFFUSION_FIGURE, f, s);
+    let mut before = None;
+    model.fit_resumable(&full.train.x, Some(&full.valid.x), &config, &checkpoint, |model, history| {
+        let epoch = history.epochs.len();
+        save_checkpoint(model, &path)?;
+        // Fixed at this run's first epoch: the time of the epochs it resumed after.
+        let before = *before.get_or_insert_with(|| earlier.as_ref().filter(|r| r.epochs + 1 == epoch).map_or(0.0, |r| r.seconds));
+        let (f, s) = pretrained::figures(full, sample, |d| pretrained::diffusion_figure(model, d))?;
+        let mut r = record(&path, epoch, full.train.x.rows(), before + start.elapsed().as_secs_f64(), DIFFUSION_FIGURE, f, s);
         r.lesson = "09-diffusion".into();
         r.model = DIFFUSION_MODEL.into();
         println!("   epoch {epoch}: {DIFFUSION_FIGURE}: {f:.4} (sample {s:.4}) after {:.0} s", r.seconds);
-        saved(r.clone())?;
+        save_record(r.clone()).map_err(|e| CourseError::Io { path: pretrained::pretrained_dir(), source: std::io::Error::other(e.to_string()) })?;
         last = Some(r);
-    }
-    Ok(last.expect("at least one epoch"))
+        Ok(())
+    })?;
+    // No epoch left to train: the checkpoint in the cache says all were, and the record stays.
+    last.or(earlier).ok_or_else(|| CourseError::Checkpoint { path: checkpoint.clone(), problem: "no epoch left to train and no record of the model: remove this file and run again".into() })
 }

@@ -1205,7 +1205,7 @@ pub(crate) mod tests {
         let theirs = theirs_layer.forward(x.clone());
         assert!(worst(&values(ours.clone()), &values(theirs.clone()), &format!("{what}: forward")) <= 1.0);
         for (a, b, name) in [(&ours_layer.running_mean, &theirs_layer.running_mean, "running mean"), (&ours_layer.running_var, &theirs_layer.running_var, "running variance")] {
-            assert!(worst(&values(a.value()), &values(b.value()), &format!("{what}: {name}")) <= 1.0);
+            assert!(worst(&values(a.value_sync()), &values(b.value_sync()), &format!("{what}: {name}")) <= 1.0);
         }
         let weights = Tensor::<D>::from_data(TensorData::new(values(input([ours.shape().num_elements(), 1, 1, 1], 43, &device)), ours.dims()), &device);
         let (g1, g2) = ((ours * weights.clone()).sum().backward(), (theirs * weights).sum().backward());

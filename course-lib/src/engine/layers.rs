@@ -508,11 +508,15 @@ pub(crate) fn batch_norm_forward<const D: usize>(norm: &BatchNorm, x: Tensor<D>)
         return norm.forward(x);
     }
     let (y, mean, variance) = crate::engine::fused::batch_norm_train(x, norm.gamma.val(), norm.beta.val(), norm.epsilon);
-    // The running averages, as burn's layer updates them.
+    // The running averages, as burn's layer updates them, then merged at once: burn keeps an
+    // update pending until the next read, and a checkpoint written meanwhile (which reads the
+    // merged value only) would miss the last batch's, so a resumed run would not equal an
+    // uninterrupted one (lesson 09's `a_resumed_fit_ends_where_an_uninterrupted_one_does`).
     let momentum = norm.momentum;
     let running = |state: &burn::module::RunningState<Tensor<1>>, batch: Tensor<1>| {
         let old = state.value_sync().to_device(&device);
         state.update(old.mul_scalar(1.0 - momentum).add(batch.detach().mul_scalar(momentum)).detach());
+        state.value_sync();
     };
     running(&norm.running_mean, mean);
     running(&norm.running_var, variance);

@@ -648,6 +648,61 @@ impl Diffusion {
     }
 }
 
+impl Diffusion {
+    /// [`Diffusion::fit`] epoch by epoch, surviving being stopped: epoch `e` is shuffled and
+    /// noised from the seed `config.seed + e`; after each one the model, the optimizer's state and
+    /// the history so far go to `checkpoint`, and `after_epoch(model, history)` runs (the course's
+    /// pretraining writes the shipped model there). When `checkpoint` exists the run resumes after
+    /// its last epoch, so a run stopped and started again with the same call ends with the same
+    /// model as one that never stopped. A checkpoint of other settings is refused and left alone.
+    pub fn fit_resumable(
+        &mut self,
+        images: &Matrix,
+        validation: Option<&Matrix>,
+        config: &FitConfig,
+        checkpoint: impl AsRef<std::path::Path>,
+        mut after_epoch: impl FnMut(&Diffusion, &History) -> Result<()>,
+    ) -> Result<History> {
+        config.check()?;
+        check_images(images, "fit_resumable: images")?;
+        let path = checkpoint.as_ref();
+        let optimizers = [("optimizer", &config.optimizer)];
+        let settings = format!("{:?}, loss {}, batch {}, seed {}, {} images", config.optimizer.config(), config.loss.name(), config.batch_size, config.seed, images.rows);
+        let mut history = History::default();
+        if path.exists() {
+            let (loaded, saved): (Diffusion, SavedDiffusionFit) = crate::checkpoint::load_training(path, &*self, &optimizers, &settings)?;
+            *self = loaded;
+            history = saved.history;
+            if config.verbose {
+                println!("Resuming from {} after epoch {} of {}.", path.display(), history.epochs.len(), config.epochs);
+            }
+        }
+        for epoch in history.epochs.len() + 1..=config.epochs {
+            let one = self.fit(images, validation, &config.clone().with_epochs(1).with_seed(config.seed + epoch as u64))?;
+            history.names = one.names;
+            history.epochs.extend(one.epochs);
+            history.seconds.extend(one.seconds);
+            let saved = SavedDiffusionFit { settings: settings.clone(), history: history.clone() };
+            crate::checkpoint::save_training(path, self, &optimizers, &saved)?;
+            after_epoch(self, &history)?;
+        }
+        Ok(history)
+    }
+}
+
+/// What [`Diffusion::fit_resumable`] saves besides the model and the optimizer's state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SavedDiffusionFit {
+    settings: String,
+    history: History,
+}
+
+impl crate::checkpoint::RunState for SavedDiffusionFit {
+    fn settings(&self) -> &str {
+        &self.settings
+    }
+}
+
 /// Seeds the steps and noise of validation images, in [`Diffusion::fit`] and
 /// [`Diffusion::evaluate`]: the same draws every time, so that losses compare.
 pub const VALIDATION_SEED: u64 = 0x5eed;
