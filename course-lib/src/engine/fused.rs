@@ -326,7 +326,7 @@ impl HostOp for ConvSpec {
 fn pointwise_backward(s: &ConvSaved, x: &[f32], dz: &[f32], [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
     let (g, out_c) = (s.g, s.out_c);
     let positions = g.out_h * g.out_w;
-    let db = want_b.then(|| flex(plane_sums(dz, out_c, positions), vec![out_c]));
+    let db = want_b.then(|| flex(channel_sums(dz, out_c, positions), vec![out_c]));
     let dw = want_w.then(|| flex(kernels::matmul_transposed_sum(dz, x, out_c, g.channels, positions), vec![out_c, g.channels, 1, 1]));
     let dx = want_x.then(|| {
         let mut dx = vec![0.0f32; x.len()];
@@ -339,7 +339,7 @@ fn pointwise_backward(s: &ConvSaved, x: &[f32], dz: &[f32], [want_x, want_w, wan
 /// The gradients of a convolution computed plane by plane ([`by_planes`]), from `dz` (NCHW).
 fn planes_backward(s: &ConvSaved, x: &[f32], dz: &[f32], [want_x, want_w, want_b]: [bool; 3]) -> [Option<FlexTensor>; 3] {
     let g = s.g;
-    let db = want_b.then(|| flex(plane_sums(dz, s.out_c, g.out_h * g.out_w), vec![s.out_c]));
+    let db = want_b.then(|| flex(channel_sums(dz, s.out_c, g.out_h * g.out_w), vec![s.out_c]));
     let dw = want_w.then(|| flex(kernels::conv3x3_planes_filter_gradient(dz, x, g.batch, g.channels, g.height, g.width), vec![s.out_c, g.channels, 3, 3]));
     let dx = want_x.then(|| flex(kernels::conv3x3_planes_input_gradient(dz, &host(&s.w), g.batch, g.channels, g.height, g.width), vec![g.batch, g.channels, g.height, g.width]));
     [dx, dw, db]
@@ -347,7 +347,7 @@ fn planes_backward(s: &ConvSaved, x: &[f32], dz: &[f32], [want_x, want_w, want_b
 
 /// Each channel's sum over the batch and the positions of NCHW `values` (a bias's gradient), in
 /// batch order.
-fn plane_sums(values: &[f32], channels: usize, positions: usize) -> Vec<f32> {
+fn channel_sums(values: &[f32], channels: usize, positions: usize) -> Vec<f32> {
     let mut sums = vec![0.0f32; channels];
     for (i, plane) in values.chunks(positions.max(1)).enumerate() {
         sums[i % channels] += kernels::plane_sum(plane);
@@ -751,7 +751,8 @@ pub(crate) fn depthwise_conv3x3(x: Tensor<4>, filters: Tensor<4>) -> Tensor<4> {
 /// A batch normalisation in training, given its batch's statistics (computed before the
 /// operation, since the layer also feeds them to its running averages): burn composes the same
 /// from about twenty reductions, copies and element-wise operations, each a pass over the
-/// activation on one core; here it is one pass forward and two backward, over all cores.
+/// activation on one core; here it is one pass for the statistics and one for the output forward,
+/// two backward, over all cores.
 #[derive(Clone, Debug)]
 struct BatchNormSpec {
     mean: std::sync::Arc<[f32]>,

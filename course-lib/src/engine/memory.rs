@@ -4,9 +4,9 @@
 //! gradients) and frees them all when it ends. glibc's `malloc`, left to itself, serves the large
 //! ones with `mmap` and returns them to the system on `free`, or trims the top of its heap when
 //! much is free there; the next batch then asks the system again, and the system hands out fresh
-//! pages, zeroing each one on its first touch (a page fault per 4 KiB). Lesson 09's U-Net spent a
-//! third of its step in those faults (`perf`, 2026-12-05): 0.19 s per batch of 32 with glibc's
-//! defaults, 0.156 s with the two thresholds below raised, and the same bits either way.
+//! pages, zeroing each one on its first touch (a page fault per 4 KiB). On lesson 09's U-Net
+//! (2026-12-05): 0.19 s per batch of 32 with glibc's defaults, 0.156 s with the two thresholds
+//! below raised, and the same bits either way.
 //!
 //! [`Hold`] raises them for as long as a loop runs (`fit`, a GAN's epochs, lesson 09's fit and
 //! sampling, a prediction in batches), so that the heap keeps what a batch freed for the next one,
@@ -47,8 +47,10 @@ impl Drop for Hold {
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod glibc {
-    /// Above the largest buffer a course model allocates (the U-Net's column matrices are about
-    /// 80 MB) and below `c_int::MAX`, the most `mallopt` takes.
+    /// Above the largest buffer a course model allocates (the U-Net's column matrices are tens of
+    /// MB) and below `c_int::MAX`, the most `mallopt` takes. glibc 2.36 (Debian 12) accepts it;
+    /// older ones refuse an mmap threshold over 32 MiB, and then the larger buffers are mapped
+    /// afresh as before (slower, not wrong).
     const KEEP: libc::c_int = 1 << 30;
     /// glibc's documented defaults for both thresholds (which it then raises on its own; once set
     /// they stay fixed, which is the behaviour before the first large `free`).

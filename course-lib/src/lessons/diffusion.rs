@@ -650,9 +650,11 @@ impl Diffusion {
 
 impl Diffusion {
     /// [`Diffusion::fit`] epoch by epoch, surviving being stopped: epoch `e` is shuffled and
-    /// noised from the seed `config.seed + e`; after each one the model, the optimizer's state and
-    /// the history so far go to `checkpoint`, and `after_epoch(model, history)` runs (the course's
-    /// pretraining writes the shipped model there). When `checkpoint` exists the run resumes after
+    /// noised from the seed `config.seed + e`; after each one `after_epoch(model, history)` runs
+    /// (the course's pretraining writes the shipped model there), then the model, the optimizer's
+    /// state and the history so far go to `checkpoint`. The settings a resumed run must share are
+    /// the optimizer's, the loss, the batch size, the seed and the number of images (not the
+    /// validation images, which only add a column to the history). When `checkpoint` exists the run resumes after
     /// its last epoch, so a run stopped and started again with the same call ends with the same
     /// model as one that never stopped. A checkpoint of other settings is refused and left alone.
     pub fn fit_resumable(
@@ -677,14 +679,27 @@ impl Diffusion {
                 println!("Resuming from {} after epoch {} of {}.", path.display(), history.epochs.len(), config.epochs);
             }
         }
+        // One hold for the whole run, not one per epoch's `fit` (each would trim the heap).
+        let _memory = crate::engine::memory::Hold::new();
         for epoch in history.epochs.len() + 1..=config.epochs {
-            let one = self.fit(images, validation, &config.clone().with_epochs(1).with_seed(config.seed + epoch as u64))?;
+            let one = match self.fit(images, validation, &config.clone().with_epochs(1).with_seed(config.seed.wrapping_add(epoch as u64))) {
+                // The run's epoch and history, not the one-epoch `fit`'s.
+                Err(CourseError::Diverged { batch, learning_rate, history: last, .. }) => {
+                    history.epochs.extend(last.epochs);
+                    history.seconds.extend(last.seconds);
+                    return Err(CourseError::Diverged { epoch, batch, learning_rate, history: Box::new(history) });
+                }
+                other => other?,
+            };
             history.names = one.names;
             history.epochs.extend(one.epochs);
             history.seconds.extend(one.seconds);
+            // The hook first (the course's pretraining writes the shipped model there), then the
+            // checkpoint: a run killed between the two trains that epoch again, to the same bits,
+            // rather than resuming past a model it never wrote.
+            after_epoch(self, &history)?;
             let saved = SavedDiffusionFit { settings: settings.clone(), history: history.clone() };
             crate::checkpoint::save_training(path, self, &optimizers, &saved)?;
-            after_epoch(self, &history)?;
         }
         Ok(history)
     }
