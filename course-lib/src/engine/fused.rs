@@ -255,24 +255,19 @@ impl HostOp for ConvSpec {
         let out_c = w.shape()[0];
         let bias = host(b);
         assert_eq!(bias.len(), out_c, "convolution: {} biases for {out_c} feature maps", bias.len());
-        if pointwise(&g) {
-            // Each image's [out, positions], started at the bias and added onto by W · x[image].
-            let positions = g.out_h * g.out_w;
-            let mut y = vec![0.0f32; g.batch * out_c * positions];
-            for (row, &bias) in y.chunks_mut(positions.max(1)).zip(bias.iter().cycle()) {
-                row.fill(bias);
-            }
-            kernels::matmul_each_image(View::new(&host(&w), out_c, g.channels), &host(&x), positions, &mut y, true);
-            kernels::activate(&mut y, self.activation);
-            return (y, vec![g.batch, out_c, g.out_h, g.out_w], ConvSaved { col: Columns::Images(x), w, g, out_c });
-        }
-        if by_planes(&g, out_c) {
+        if pointwise(&g) || by_planes(&g, out_c) {
+            // Without a column matrix: each output plane (NCHW, as it will be returned) started at
+            // its bias, then added onto image by image (1 × 1) or plane by plane (3 × 3).
             let positions = g.out_h * g.out_w;
             let mut y = vec![0.0f32; g.batch * out_c * positions];
             for (plane, &bias) in y.chunks_mut(positions.max(1)).zip(bias.iter().cycle()) {
                 plane.fill(bias);
             }
-            kernels::conv3x3_planes(&host(&x), &host(&w), g.batch, g.channels, g.height, g.width, &mut y);
+            if pointwise(&g) {
+                kernels::matmul_each_image(View::new(&host(&w), out_c, g.channels), &host(&x), positions, &mut y, true);
+            } else {
+                kernels::conv3x3_planes(&host(&x), &host(&w), g.batch, g.channels, g.height, g.width, &mut y);
+            }
             kernels::activate(&mut y, self.activation);
             return (y, vec![g.batch, out_c, g.out_h, g.out_w], ConvSaved { col: Columns::Images(x), w, g, out_c });
         }
