@@ -1014,6 +1014,20 @@ fn configurations_optimizers_fit_gan_fit() {
         ("fit_config_of_batch_size_zero", || {
             bad_config(FitConfig::new(OptimizerConfig::sgd(0.1), Loss::Mse).with_batch_size(0).check(), "batch_size", &["must be at least 1", "Keras's default is 32"]);
         }),
+        ("fit_config_of_an_average_decay_of_one", || {
+            for decay in [1.0, -0.1, f64::NAN] {
+                bad_config(FitConfig::new(OptimizerConfig::sgd(0.1), Loss::Mse).with_average(decay).check(), "average", &["the decay must be in [0, 1)", "0.999"]);
+            }
+        }),
+        ("diffusion_fit_of_an_average_decay_of_one_leaves_the_model", || {
+            let fashion = sample();
+            let mut model = DiffusionConfig::new().init(&training_device()).unwrap();
+            let noisy = fashion.valid.x.head(2);
+            let before = model.predict_noise(&noisy, &[100, 2000]).unwrap();
+            let config = diffusion::fit_config().with_epochs(1).with_average(1.0).with_verbose(false);
+            bad_config(model.fit(&fashion.train.x.head(32), None, &config), "average", &["the decay must be in [0, 1)"]);
+            assert_eq!(model.predict_noise(&noisy, &[100, 2000]).unwrap(), before, "the model is left as it was");
+        }),
         ("fit_of_batch_size_zero_leaves_the_model", || {
             let fashion = sample();
             let probe = fashion.valid.x.head(4);

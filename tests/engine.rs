@@ -36,26 +36,42 @@ fn a_checkpoint_of_another_configuration_is_refused_and_kept() {
 }
 
 /// `fit_resumable` in two calls (one epoch, then resumed to three) ends where one call of three
-/// epochs does, Adam's moments and the shuffling included.
+/// epochs does, Adam's moments and the shuffling included, and the average of the weights when
+/// the run keeps one.
 #[test]
 fn a_resumed_fit_equals_an_uninterrupted_one() {
     let dir = temp_dir("fit-resume");
     let fashion = load_fashion_mnist_sample().unwrap();
     let data = Data::autoencoder(&fashion.train.x);
-    let config = |epochs| stacked_ae::fit_config().with_optimizer(OptimizerConfig::adam(0.001)).with_epochs(epochs).with_verbose(false);
     let device = training_device();
-    let mut straight = StackedAeConfig::new().init(&device).unwrap();
-    let h_straight = fit_resumable(&mut straight, data, None, &config(3), dir.join("straight.ckpt")).unwrap();
-    let mut first = StackedAeConfig::new().init(&device).unwrap();
-    fit_resumable(&mut first, data, None, &config(1), dir.join("resumed.ckpt")).unwrap();
-    let mut resumed = StackedAeConfig::new().init(&device).unwrap();
-    let h_resumed = fit_resumable(&mut resumed, data, None, &config(3), dir.join("resumed.ckpt")).unwrap();
-    assert_eq!(h_resumed.epochs, h_straight.epochs);
-    assert_eq!(resumed.predict(&fashion.valid.x).unwrap(), straight.predict(&fashion.valid.x).unwrap());
-    // Another learning rate is another run: refused, not silently mixed.
-    let mut other = StackedAeConfig::new().init(&device).unwrap();
-    let err = fit_resumable(&mut other, data, None, &config(4).with_optimizer(OptimizerConfig::adam(0.01)), dir.join("resumed.ckpt")).unwrap_err().to_string();
-    assert!(err.contains("other settings"), "{err}");
+    let mut ends = Vec::new();
+    for average in [None, Some(0.99)] {
+        let config = |epochs| {
+            let config = stacked_ae::fit_config().with_optimizer(OptimizerConfig::adam(0.001)).with_epochs(epochs).with_verbose(false);
+            match average {
+                Some(decay) => config.with_average(decay),
+                None => config,
+            }
+        };
+        let name = format!("{average:?}");
+        let mut straight = StackedAeConfig::new().init(&device).unwrap();
+        let h_straight = fit_resumable(&mut straight, data, Some(Data::autoencoder(&fashion.valid.x)), &config(3), dir.join(format!("straight-{name}.ckpt"))).unwrap();
+        let mut first = StackedAeConfig::new().init(&device).unwrap();
+        fit_resumable(&mut first, data, Some(Data::autoencoder(&fashion.valid.x)), &config(1), dir.join(format!("resumed-{name}.ckpt"))).unwrap();
+        let mut resumed = StackedAeConfig::new().init(&device).unwrap();
+        let h_resumed = fit_resumable(&mut resumed, data, Some(Data::autoencoder(&fashion.valid.x)), &config(3), dir.join(format!("resumed-{name}.ckpt"))).unwrap();
+        assert_eq!(h_resumed.epochs, h_straight.epochs, "{name}");
+        let end = straight.predict(&fashion.valid.x).unwrap();
+        assert_eq!(resumed.predict(&fashion.valid.x).unwrap(), end, "{name}");
+        ends.push(end);
+        // Another learning rate, or another average, is another run: refused, not silently mixed.
+        for other_config in [config(4).with_optimizer(OptimizerConfig::adam(0.01)), config(4).with_average(0.9)] {
+            let mut other = StackedAeConfig::new().init(&device).unwrap();
+            let err = fit_resumable(&mut other, data, None, &other_config, dir.join(format!("resumed-{name}.ckpt"))).unwrap_err().to_string();
+            assert!(err.contains("other settings"), "{err}");
+        }
+    }
+    assert_ne!(ends[0], ends[1], "the averaged run ends with other weights than the plain one");
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

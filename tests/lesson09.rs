@@ -103,26 +103,36 @@ fn a_resumed_fit_ends_where_an_uninterrupted_one_does() {
     let images = fashion.train.x.head(64);
     let dir = std::env::temp_dir().join(format!("course-diffusion-resume-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let run = |epochs: usize, checkpoint: &std::path::Path| {
-        let mut model = DiffusionConfig::new().init(&training_device()).unwrap();
-        let config = diffusion::fit_config().with_epochs(epochs).with_verbose(false);
-        let mut hooks = 0;
-        let history = model.fit_resumable(&images, None, &config, checkpoint, |_, _| {
-            hooks += 1;
-            Ok(())
-        }).unwrap();
-        (model, history, hooks)
-    };
-    let (whole, whole_history, whole_hooks) = run(2, &dir.join("whole.ckpt"));
-    let (_, _, first_hooks) = run(1, &dir.join("stopped.ckpt"));
-    let (resumed, resumed_history, resumed_hooks) = run(2, &dir.join("stopped.ckpt"));
-    assert_eq!((whole_hooks, first_hooks, resumed_hooks), (2, 1, 1));
-    // The history goes through the checkpoint's JSON, whose parser may round a value's last bit.
-    let close = |a: &[Vec<f64>], b: &[Vec<f64>]| a.len() == b.len() && a.iter().flatten().zip(b.iter().flatten()).all(|(x, y)| (x - y).abs() <= 1e-12 * x.abs());
-    assert!(close(&whole_history.epochs, &resumed_history.epochs), "{:?} vs {:?}", whole_history.epochs, resumed_history.epochs);
     let x = fashion.valid.x.head(8);
     let t: Vec<usize> = (0..8).map(|i| 1 + 450 * i).collect();
     let noisy = Matrix::new(8, 784, x.data().iter().map(|v| v * 2.0 - 1.0).collect()).unwrap();
-    assert_eq!(whole.predict_noise(&noisy, &t).unwrap().data(), resumed.predict_noise(&noisy, &t).unwrap().data());
+    // Without an average (the book's recipe) and with one (the shipped model's), whose averaged
+    // weights go through the checkpoint too.
+    let mut ends = Vec::new();
+    for average in [None, Some(0.99)] {
+        let run = |epochs: usize, checkpoint: &std::path::Path| {
+            let mut model = DiffusionConfig::new().init(&training_device()).unwrap();
+            let mut config = diffusion::fit_config().with_epochs(epochs).with_verbose(false);
+            config.average = average;
+            let mut hooks = 0;
+            let history = model.fit_resumable(&images, Some(&x), &config, checkpoint, |_, _| {
+                hooks += 1;
+                Ok(())
+            }).unwrap();
+            (model, history, hooks)
+        };
+        let name = format!("{average:?}");
+        let (whole, whole_history, whole_hooks) = run(2, &dir.join(format!("whole-{name}.ckpt")));
+        let (_, _, first_hooks) = run(1, &dir.join(format!("stopped-{name}.ckpt")));
+        let (resumed, resumed_history, resumed_hooks) = run(2, &dir.join(format!("stopped-{name}.ckpt")));
+        assert_eq!((whole_hooks, first_hooks, resumed_hooks), (2, 1, 1));
+        // The history goes through the checkpoint's JSON, whose parser may round a value's last bit.
+        let close = |a: &[Vec<f64>], b: &[Vec<f64>]| a.len() == b.len() && a.iter().flatten().zip(b.iter().flatten()).all(|(x, y)| (x - y).abs() <= 1e-12 * x.abs());
+        assert!(close(&whole_history.epochs, &resumed_history.epochs), "{name}: {:?} vs {:?}", whole_history.epochs, resumed_history.epochs);
+        let end = whole.predict_noise(&noisy, &t).unwrap();
+        assert_eq!(end.data(), resumed.predict_noise(&noisy, &t).unwrap().data(), "{name}");
+        ends.push(end);
+    }
+    assert_ne!(ends[0].data(), ends[1].data(), "the averaged run ends with other weights than the plain one");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -40,7 +40,7 @@ const JOBS: &[Job] = &[
 /// record are written after every epoch, so that a run stopped early ships what it reached, and a
 /// checkpoint to resume from (see [`diffusion`]).
 const DIFFUSION_EPOCHS: usize = 100;
-const DIFFUSION_MODEL: &str = "diffusion model (the book's U-Net, T = 4,000)";
+const DIFFUSION_MODEL: &str = "diffusion model (the book's U-Net, T = 4,000; weights averaged)";
 
 /// DCGAN epochs: the slide's loop runs 50; one epoch takes about 2.5 minutes on two cores. The model,
 /// its record and a checkpoint to resume from are written after every epoch (see [`dcgan`]).
@@ -209,8 +209,10 @@ fn diffusion(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRec
     let file = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let checkpoint = pretrain_cache().join(file.replace(".ckpt", "-training.ckpt"));
     std::fs::create_dir_all(pretrain_cache()).map_err(|e| CourseError::Io { path: pretrain_cache(), source: e })?;
-    // Seed 0: epoch e is shuffled and noised from seed e, as the first runs of this job did.
-    let config = diffusion::fit_config().with_epochs(DIFFUSION_EPOCHS).with_seed(0);
+    // Seed 0: epoch e is shuffled and noised from seed e, as the first runs of this job did. The
+    // shipped model is the average of the weights (`diffusion::AVERAGE_DECAY`): its samples judge
+    // far better than the weights after any one step.
+    let config = diffusion::fit_config().with_epochs(DIFFUSION_EPOCHS).with_seed(0).with_average(diffusion::AVERAGE_DECAY);
     // A resumed run adds its time to what the record of the epoch it resumes from says.
     let earlier = pretrained::pretrained_records().unwrap_or_default().into_iter().find(|r| r.file == file);
     let start = Instant::now();

@@ -170,11 +170,15 @@ pub(crate) trait RunState: Serialize + serde::de::DeserializeOwned {
     fn settings(&self) -> &str;
 }
 
-/// Writes a training checkpoint: the model, each optimizer's state (a section each, with its step
-/// count in the header), and the loop's own `state`.
-pub(crate) fn save_training<M: TrainModel>(path: &Path, model: &M, optimizers: &[(&str, &Optimizer)], state: &impl RunState) -> Result<()> {
+/// Writes a training checkpoint: the model, the average of its weights if the run keeps one
+/// (`FitConfig::with_average`), each optimizer's state (a section each, with its step count in the
+/// header), and the loop's own `state`.
+pub(crate) fn save_training<M: TrainModel>(path: &Path, model: &M, average: Option<&M>, optimizers: &[(&str, &Optimizer)], state: &impl RunState) -> Result<()> {
     let state = serde_json::to_value(state).map_err(|e| CourseError::Checkpoint { path: path.to_path_buf(), problem: e.to_string() })?;
     let mut sections = vec![("model".to_owned(), model_bytes(model, path)?)];
+    if let Some(average) = average {
+        sections.push(("average".to_owned(), model_bytes(average, path)?));
+    }
     let mut steps = serde_json::Map::new();
     for (name, optimizer) in optimizers {
         let (bytes, n) = optimizer.state_bytes().map_err(|e| record_error(path, e))?;
@@ -211,6 +215,17 @@ pub(crate) fn load_training<M: TrainModel, S: RunState>(path: &Path, fresh: &M, 
         optimizer.load_state_bytes(bytes, steps).map_err(|e| record_error(path, e))?;
     }
     Ok((model, saved))
+}
+
+/// The averaged weights a training checkpoint holds beside its model (a copy of `fresh` with them),
+/// for a run that keeps an average; an error if the checkpoint has none.
+pub(crate) fn load_average<M: TrainModel>(path: &Path, fresh: &M) -> Result<M> {
+    let file = CheckpointFile::read(path)?;
+    let bytes = file.section("average").ok_or_else(|| CourseError::Checkpoint {
+        path: path.to_path_buf(),
+        problem: "its run kept an average of the weights, but it holds none: delete it to start again".into(),
+    })?;
+    with_model_bytes(fresh, bytes, path)
 }
 
 /// What a checkpoint file holds, without loading it: its model's description.

@@ -2,7 +2,7 @@
 //! lesson. From the bottom up: configurations, text tables and histories, errors, devices and
 //! the course's mode, the kernel's panic hook and the allocator's hold on freed memory while a
 //! loop trains; matrices, seeded noise and linear algebra; activations, the host kernels
-//! and the layers built on them; losses, the model trait, optimizers, checkpoints, the training
+//! and the layers built on them; losses, the model trait, optimizers, the average of a model's weights, checkpoints, the training
 //! step and `fit`; `Sequential` and the generic `Autoencoder`. Each module uses only those declared before it here
 //! (`tests::layers_only_use_those_below` in lib.rs checks it).
 
@@ -24,6 +24,7 @@ pub mod layers;
 pub mod loss;
 pub mod model;
 pub mod optim;
+pub(crate) mod average;
 pub mod checkpoint;
 pub mod train;
 pub mod sequential;

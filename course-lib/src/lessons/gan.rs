@@ -1086,7 +1086,7 @@ pub fn train_gan_with(
         }
         if let Some(dir) = &config.checkpoint_dir {
             let saved = SavedGan { history: history.clone(), noise: noise.clone(), settings: settings.clone(), replay: replay.clone() };
-            crate::checkpoint::save_training(&epoch_checkpoint(gan, dir, epoch), &*gan, &optimizers, &saved)?;
+            crate::checkpoint::save_training(&epoch_checkpoint(gan, dir, epoch), &*gan, None, &optimizers, &saved)?;
         }
         after_epoch(gan, epoch)?;
         if out_of_time() {
