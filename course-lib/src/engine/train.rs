@@ -274,10 +274,8 @@ impl FitConfig {
         if self.batch_size == 0 {
             return Err(CourseError::bad_config("batch_size", "must be at least 1 (Keras's default is 32)"));
         }
-        if let Some(decay) = self.average {
-            if !(0.0..1.0).contains(&decay) {
-                return Err(CourseError::bad_config("average", format!("the decay must be in [0, 1) (0.999 averages about the last thousand steps), got {decay}")));
-            }
+        if let Some(decay) = self.average.filter(|d| !(0.0..1.0).contains(d)) {
+            return Err(CourseError::bad_config("average", format!("the decay must be in [0, 1) (0.999 averages about the last thousand steps), got {decay}")));
         }
         Ok(())
     }
