@@ -13,6 +13,7 @@
 
 use crate::error::{CourseError, Result};
 pub use crate::engine::model::Description;
+use crate::engine::average::WeightAverage;
 use crate::engine::model::TrainModel;
 use crate::engine::optim::Optimizer;
 use burn::module::Module;
@@ -168,6 +169,12 @@ pub fn load_checkpoint<M: TrainModel>(model: &M, path: impl AsRef<Path>) -> Resu
 pub(crate) trait RunState: Serialize + serde::de::DeserializeOwned {
     /// The settings of the run that saved the state.
     fn settings(&self) -> &str;
+
+    /// The run's average of the weights, if it keeps one: [`load_training`] fills its values from
+    /// the checkpoint's `average` section (the state itself holds only its decay and count).
+    fn average(&mut self) -> Option<&mut WeightAverage> {
+        None
+    }
 }
 
 /// Writes a training checkpoint: the model, the average of its weights if the run keeps one
@@ -191,14 +198,15 @@ pub(crate) fn save_training<M: TrainModel>(path: &Path, model: &M, average: Opti
 
 /// Reads a checkpoint written by [`save_training`] for a run with `settings`: the model (a copy of
 /// `fresh` with the saved parameters), the optimizers' states (loaded into `optimizers`), and the
-/// loop's state. A checkpoint of another run's settings is refused before anything is loaded, so
-/// the caller's model and optimizers keep their state.
+/// loop's state, with its average's values if it keeps one. A checkpoint of another run's settings,
+/// or without the average its state keeps, is refused before any optimizer is loaded, so the
+/// caller's model and optimizers keep their state.
 pub(crate) fn load_training<M: TrainModel, S: RunState>(path: &Path, fresh: &M, optimizers: &[(&str, &Optimizer)], settings: &str) -> Result<(M, S)> {
     let file = CheckpointFile::read(path)?;
     check_description(fresh, &file, path)?;
     let missing = |what: &str| CourseError::Checkpoint { path: path.to_path_buf(), problem: format!("it has no {what}: it was not saved by a resumable training run") };
     let training = file.training.clone().ok_or_else(|| missing("training state"))?;
-    let saved: S = serde_json::from_value(training["state"].clone()).map_err(|e| CourseError::Checkpoint {
+    let mut saved: S = serde_json::from_value(training["state"].clone()).map_err(|e| CourseError::Checkpoint {
         path: path.to_path_buf(),
         problem: format!("its training state cannot be read ({e}); delete it to start again"),
     })?;
@@ -209,23 +217,19 @@ pub(crate) fn load_training<M: TrainModel, S: RunState>(path: &Path, fresh: &M, 
         });
     }
     let model = with_model_bytes(fresh, file.section("model").ok_or_else(|| missing("model section"))?, path)?;
+    if let Some(average) = saved.average() {
+        let bytes = file.section("average").ok_or_else(|| CourseError::Checkpoint {
+            path: path.to_path_buf(),
+            problem: "its run kept an average of the weights, but it holds none: delete it to start again".into(),
+        })?;
+        average.restore(&with_model_bytes(fresh, bytes, path)?);
+    }
     for (name, optimizer) in optimizers {
         let bytes = file.section(name).ok_or_else(|| missing(&format!("{name} section")))?;
         let steps = training["optimizer_steps"][name].as_u64().unwrap_or(0);
         optimizer.load_state_bytes(bytes, steps).map_err(|e| record_error(path, e))?;
     }
     Ok((model, saved))
-}
-
-/// The averaged weights a training checkpoint holds beside its model (a copy of `fresh` with them),
-/// for a run that keeps an average; an error if the checkpoint has none.
-pub(crate) fn load_average<M: TrainModel>(path: &Path, fresh: &M) -> Result<M> {
-    let file = CheckpointFile::read(path)?;
-    let bytes = file.section("average").ok_or_else(|| CourseError::Checkpoint {
-        path: path.to_path_buf(),
-        problem: "its run kept an average of the weights, but it holds none: delete it to start again".into(),
-    })?;
-    with_model_bytes(fresh, bytes, path)
 }
 
 /// What a checkpoint file holds, without loading it: its model's description.

@@ -501,7 +501,6 @@ pub fn fit_resumable<M: TrainModel>(model: &mut M, train: Data, validation: Opti
     if path.exists() {
         let (loaded, saved): (M, SavedFit) = crate::checkpoint::load_training(path, &*model, &[("optimizer", &config.optimizer)], &settings)?;
         state = saved.state;
-        resume_average(&mut state.average, path, &loaded)?;
         *model = loaded;
         if config.verbose {
             println!("Resuming from {} after epoch {} of {}.", path.display(), state.history.epochs.len(), config.epochs);
@@ -533,15 +532,6 @@ pub(crate) fn average_setting(config: &FitConfig) -> String {
     config.average.map(|decay| format!(", weights averaged with decay {decay}")).unwrap_or_default()
 }
 
-/// A resumed run's average: the saved one (its number of updates) with the checkpoint's averaged
-/// weights.
-pub(crate) fn resume_average<M: TrainModel>(average: &mut Option<WeightAverage>, path: &std::path::Path, fresh: &M) -> Result<()> {
-    if let Some(average) = average {
-        average.restore(&crate::checkpoint::load_average(path, fresh)?);
-    }
-    Ok(())
-}
-
 /// What a resumable run saves besides the tensors.
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 struct SavedFit {
@@ -552,6 +542,10 @@ struct SavedFit {
 impl crate::checkpoint::RunState for SavedFit {
     fn settings(&self) -> &str {
         &self.settings
+    }
+
+    fn average(&mut self) -> Option<&mut WeightAverage> {
+        self.state.average.as_mut()
     }
 }
 

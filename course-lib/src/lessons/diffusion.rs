@@ -727,7 +727,6 @@ impl Diffusion {
         if path.exists() {
             let (loaded, saved): (Diffusion, SavedDiffusionFit) = crate::checkpoint::load_training(path, &*self, &optimizers, &settings)?;
             run = saved.run;
-            crate::engine::train::resume_average(&mut run.average, path, &loaded)?;
             *self = loaded;
             if config.verbose {
                 println!("Resuming from {} after epoch {} of {}.", path.display(), run.history.epochs.len(), config.epochs);
@@ -764,6 +763,10 @@ struct SavedDiffusionFit {
 impl crate::checkpoint::RunState for SavedDiffusionFit {
     fn settings(&self) -> &str {
         &self.settings
+    }
+
+    fn average(&mut self) -> Option<&mut WeightAverage> {
+        self.run.average.as_mut()
     }
 }
 
