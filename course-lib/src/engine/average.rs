@@ -12,14 +12,15 @@
 //!
 //! [`FitConfig::with_average`]: crate::train::FitConfig::with_average
 
+use crate::engine::model::detached;
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::tensor::{Tensor, TensorData};
 
 /// The average of a model's weights over the steps of a run, each step weighing
 /// `1 − min(decay, (1 + n)/(10 + n))` after n updates: the average follows the weights closely at
-/// first (the first update takes them whole) and settles at `decay` after a few thousand
-/// steps, so that a short run is not dragged back to its random start (TensorFlow's
-/// `ExponentialMovingAverage` with `num_updates`).
+/// first (the first update takes them whole) and settles at `decay` once (1 + n)/(10 + n)
+/// reaches it (about 9,000 steps for 0.999), so that a short run is not dragged back to its
+/// random start (TensorFlow's `ExponentialMovingAverage` with `num_updates`).
 #[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub(crate) struct WeightAverage {
     decay: f64,
@@ -45,13 +46,16 @@ impl WeightAverage {
         self.updates += 1;
     }
 
-    /// A copy of `model` with the averaged weights (and `model`'s other state: batch
-    /// normalisation's running statistics, whether it trains); `model` itself before any update.
+    /// A copy of `model` with the averaged values of every float tensor a visitor meets: the
+    /// weights, and batch normalisation's running statistics too (as timm's `ModelEmaV2` averages
+    /// a model's buffers), each tensor keeping `model`'s `require_grad` and the model its training
+    /// flags; a copy of `model` itself before any update. The copy is [`detached`]: `model`'s
+    /// running statistics stay its own.
     pub(crate) fn apply<M: Module>(&self, model: &M) -> M {
         if self.values.is_empty() {
-            return model.clone();
+            return detached(model);
         }
-        model.clone().map(&mut Apply { values: &self.values, index: 0 })
+        detached(model).map(&mut Apply { values: &self.values, index: 0 })
     }
 
     /// Restarts the average from `averaged`'s weights (a checkpoint's averaged model), keeping the
@@ -114,6 +118,9 @@ mod tests {
     use super::*;
     use crate::layers::Dense;
     use crate::prelude::*;
+    use crate::sequential::{Sequential, Shape};
+    use crate::train::{Data, FitConfig, Loss, OptimizerConfig, predict};
+    use burn::tensor::Device;
 
     fn weights(model: &Dense) -> Vec<f32> {
         model.weight.val().into_data().try_into_vec_as::<f32>().unwrap()
@@ -143,5 +150,24 @@ mod tests {
         }
         let averaged = average.apply(&b);
         assert!(averaged.weight.val().is_require_grad(), "the averaged copy trains on as the model did");
+    }
+
+    /// `apply` makes a copy and leaves the model alone, its running statistics included (burn's
+    /// clones share those): the copy has the averaged ones, the model keeps its own.
+    #[test]
+    fn applying_the_average_leaves_the_model_alone() {
+        let device = Device::flex().autodiff();
+        let build = || Sequential::builder("bn", Shape::Flat(3), 1, &device).dense(3, Activation::Linear).batch_norm().build().unwrap();
+        let x = Matrix::new(4, 3, vec![1.0, 2.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0, 7.0, 7.0, 8.0, 9.0]).unwrap();
+        let (fresh, mut trained) = (build(), build());
+        let config = FitConfig::new(OptimizerConfig::sgd(0.01), Loss::Mse).with_verbose(false).with_epochs(20).with_batch_size(4);
+        trained.fit(Data::autoencoder(&x), None, &config).unwrap();
+        let before = predict(&trained, &x).unwrap();
+        assert_ne!(before, predict(&fresh, &x).unwrap(), "training moved the weights and the statistics");
+        let mut average = WeightAverage::new(0.9);
+        average.update(&fresh);
+        let averaged = average.apply(&trained);
+        assert_eq!(predict(&trained, &x).unwrap(), before, "the model is unchanged");
+        assert_eq!(predict(&averaged, &x).unwrap(), predict(&fresh, &x).unwrap(), "one update: the copy is the model averaged");
     }
 }

@@ -134,7 +134,8 @@ pub(crate) fn model_bytes<M: Module>(model: &M, path: &Path) -> Result<Vec<u8>> 
 /// `model` with the parameters of `bytes` (burnpack), checked by burn.
 pub(crate) fn with_model_bytes<M: Module>(model: &M, bytes: &[u8], path: &Path) -> Result<M> {
     let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes.to_vec())).map_err(|e| record_error(path, e))?;
-    model.clone().try_load_record(record).map_err(|e| record_error(path, e))
+    // Detached: loading into a plain clone would give `model` the checkpoint's running statistics.
+    crate::engine::model::detached(model).try_load_record(record).map_err(|e| record_error(path, e))
 }
 
 /// Checks that `file` holds a model like `model`.

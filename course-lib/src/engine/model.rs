@@ -161,3 +161,35 @@ impl fmt::Display for Description {
         write!(f, "{} ({})", self.model, settings.join(", "))
     }
 }
+
+/// A copy of `model` that shares nothing it could change in place: burn's `clone` shares the
+/// parameters' tensors (which never change in place, so sharing them costs nothing) but also batch
+/// normalisation's running statistics, kept behind one lock for the original and every clone. A
+/// clone loaded from a checkpoint, mapped to other weights or trained one more step would change
+/// the original's statistics with its own. burn's `valid` makes the statistics new and `train`
+/// puts back what `valid` took away (the gradients' device, `require_grad`, the training flags), so
+/// the copy is the model, values and settings alike. A model on a plain device stays there.
+///
+/// The round trip costs about 0.3 ms for lesson 09's U-Net (a training step: 90 ms) but 26 µs for
+/// the stacked autoencoder (a step: under 1 ms), so a model whose tensors all train (no running
+/// statistics, nothing frozen) is cloned (the check: about a microsecond).
+pub(crate) fn detached<M: Module>(model: &M) -> M {
+    let autodiff = model.devices().first().is_some_and(|d| d.is_autodiff());
+    if autodiff && !holds_untrained_tensors(model) {
+        return model.clone();
+    }
+    if autodiff { model.valid().train() } else { model.valid() }
+}
+
+/// Whether `model` has a float tensor that no gradient moves: running statistics, frozen weights.
+fn holds_untrained_tensors<M: Module>(model: &M) -> bool {
+    struct Untrained(bool);
+    impl ModuleVisitor for Untrained {
+        fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<Tensor<D>>) {
+            self.0 |= !param.val().is_require_grad();
+        }
+    }
+    let mut visitor = Untrained(false);
+    model.visit(&mut visitor);
+    visitor.0
+}

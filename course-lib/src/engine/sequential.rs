@@ -915,4 +915,47 @@ mod tests {
         let after = predict(&model, &x).unwrap();
         assert_ne!(after, before, "the running statistics moved");
     }
+
+    /// A model with batch normalisation between two layers: dense → normalisation → dense.
+    fn normalised(device: &Device) -> Sequential {
+        Sequential::builder("bn", Shape::Flat(3), 1, device).dense(3, Activation::Linear).batch_norm().dense(3, Activation::Linear).build().unwrap()
+    }
+
+    /// Loading a checkpoint gives a new model and leaves the one it was loaded into alone, running
+    /// statistics included.
+    #[test]
+    fn loading_a_checkpoint_leaves_the_fresh_model_alone() {
+        let device = Device::flex().autodiff();
+        let x = Matrix::new(4, 3, vec![1.0, 2.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0, 7.0, 7.0, 8.0, 9.0]).unwrap();
+        let mut trained = normalised(&device);
+        trained.fit(Data::autoencoder(&x), None, &FitConfig::new(OptimizerConfig::sgd(0.01), Loss::Mse).with_verbose(false).with_epochs(20).with_batch_size(4)).unwrap();
+        let path = std::env::temp_dir().join(format!("course-bn-{}.ckpt", std::process::id()));
+        crate::checkpoint::save_checkpoint(&trained, &path).unwrap();
+        let fresh = normalised(&device);
+        let before = predict(&fresh, &x).unwrap();
+        let loaded = crate::checkpoint::load_checkpoint(&fresh, &path).unwrap();
+        std::fs::remove_file(&path).ok();
+        assert_eq!(predict(&loaded, &x).unwrap(), predict(&trained, &x).unwrap());
+        assert_eq!(predict(&fresh, &x).unwrap(), before, "the fresh model is unchanged");
+    }
+
+    /// A run that diverges leaves the model of its last good step, running statistics included:
+    /// burn's clones share those, so a rollback by `clone` alone kept the diverged batches'.
+    #[test]
+    fn a_diverged_fit_leaves_the_running_statistics_of_its_last_good_model() {
+        let device = Device::flex().autodiff();
+        let x = Matrix::new(4, 3, vec![1.0, 2.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0, 7.0, 7.0, 8.0, 9.0]).unwrap();
+        // One batch per epoch, so that epoch e is step e.
+        let config = FitConfig::new(OptimizerConfig::sgd(1e9), Loss::Mse).with_verbose(false).with_epochs(50).with_batch_size(4);
+        let mut model = normalised(&device);
+        let Err(CourseError::Diverged { epoch, .. }) = model.fit(Data::autoencoder(&x), None, &config) else { panic!("a learning rate of 1e9 diverges") };
+        assert!(epoch >= 3, "diverged at step {epoch}: too soon to tell a rollback from the start");
+        // `fit` goes back to before the update that made the diverging parameters: the model after
+        // step epoch − 2, which a run of that many epochs ends with.
+        let mut last_good = normalised(&device);
+        last_good.fit(Data::autoencoder(&x), None, &config.clone().with_epochs(epoch - 2)).unwrap();
+        let (ours, theirs) = (predict(&model, &x).unwrap(), predict(&last_good, &x).unwrap());
+        assert!(ours.data.iter().all(|v| v.is_finite()), "{ours:?}");
+        assert_eq!(ours, theirs);
+    }
 }

@@ -651,7 +651,7 @@ impl Diffusion {
         let (mut sum, mut seen) = (0.0, 0usize);
         for (b, indices) in batches.iter().enumerate() {
             let (x, y) = variances.prepare_batch(&images.gather_rows(indices), noise.rng())?;
-            let before = self.clone();
+            let before = crate::engine::model::detached(self);
             let report = match train_step(self, &config.optimizer, Data::pairs(&x, &y), config.loss, &[], noise) {
                 Err(CourseError::Diverged { learning_rate, .. }) => {
                     *self = before;

@@ -1052,7 +1052,7 @@ pub fn train_gan_with(
         for (i, batch) in order.chunks_exact(config.batch_size).enumerate() {
             // The GAN before this iteration: what a diverged iteration leaves behind, as `fit`
             // keeps the model of the last good step.
-            let before = gan.clone();
+            let before = crate::engine::model::detached(gan);
             let diverged = |gan: &mut Gan, learning_rate: f64| {
                 *gan = before.clone();
                 CourseError::Diverged { epoch, batch: i + 1, learning_rate, history: Box::default() }
