@@ -600,7 +600,9 @@ impl Diffusion {
     /// Trains the denoiser as the book does: every batch of images gets fresh steps and fresh
     /// noise ([`Variances::prepare_batch`]), and the model learns to predict the noise
     /// ([`train_step`] with `config`'s loss, the Huber loss in [`fit_config`]). The validation
-    /// images are noised once (seeded), so that `val_loss` compares from epoch to epoch.
+    /// images are noised once (seeded), so that `val_loss` compares from epoch to epoch. One
+    /// random stream from `config.seed` runs through all the epochs; [`Diffusion::fit_resumable`]
+    /// seeds each epoch on its own, so the two train different models from the same config.
     ///
     /// With [`FitConfig::with_average`] the run keeps an average of the weights, reports the
     /// average's validation loss, and ends with the averaged weights (the shipped model is
