@@ -482,8 +482,9 @@ pub(crate) fn report_row(report: &StepReport) -> Vec<f64> {
 /// shuffled batches, each a [`train_step`].
 ///
 /// Everything is checked before the first step (settings, shapes, every label). Returns the
-/// per-epoch history. If the loss becomes NaN or infinite, `model` is left as it was after the
-/// last step with a finite loss and [`CourseError::Diverged`] says what to change.
+/// per-epoch history. If the loss becomes NaN or infinite, `model` is left with the last
+/// parameters that gave a finite loss (those before the update that made it NaN or infinite, batch
+/// normalisation's running statistics included) and [`CourseError::Diverged`] says what to change.
 pub fn fit<M: TrainModel>(model: &mut M, train: Data, validation: Option<Data>, config: &FitConfig) -> Result<History> {
     check_fit(model, &train, validation.as_ref(), config)?;
     fit_epochs(model, &train, validation.as_ref(), config, FitState::new(config), |_, _| Ok(()))
