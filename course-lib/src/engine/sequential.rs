@@ -921,6 +921,20 @@ mod tests {
         Sequential::builder("bn", Shape::Flat(3), 1, device).dense(3, Activation::Linear).batch_norm().dense(3, Activation::Linear).build().unwrap()
     }
 
+    /// Training a clone leaves the original alone, running statistics included (burn's clones
+    /// share them).
+    #[test]
+    fn training_a_clone_leaves_the_original_alone() {
+        let device = Device::flex().autodiff();
+        let x = Matrix::new(4, 3, vec![1.0, 2.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0, 7.0, 7.0, 8.0, 9.0]).unwrap();
+        let original = normalised(&device);
+        let before = predict(&original, &x).unwrap();
+        let mut copy = original.clone();
+        copy.fit(Data::autoencoder(&x), None, &FitConfig::new(OptimizerConfig::sgd(0.01), Loss::Mse).with_verbose(false).with_epochs(20).with_batch_size(4)).unwrap();
+        assert_ne!(predict(&copy, &x).unwrap(), before, "the copy trained");
+        assert_eq!(predict(&original, &x).unwrap(), before, "the original is unchanged");
+    }
+
     /// Loading a checkpoint gives a new model and leaves the one it was loaded into alone, running
     /// statistics included.
     #[test]

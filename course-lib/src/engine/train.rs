@@ -594,6 +594,9 @@ fn fit_epochs<M: TrainModel>(
     mut after_epoch: impl FnMut(&M, &FitState) -> Result<()>,
 ) -> Result<History> {
     ensure_trainable(model);
+    // Running statistics of its own: a clone made before this run (`let before = model.clone()`)
+    // keeps its statistics, as it keeps its weights.
+    *model = detached(model);
     let _memory = crate::engine::memory::Hold::new();
     let mut last_good = detached(model);
     for epoch in state.history.epochs.len() + 1..=config.epochs {

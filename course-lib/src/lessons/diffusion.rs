@@ -612,6 +612,8 @@ impl Diffusion {
     /// and [`CourseError::Diverged`] says what to change.
     pub fn fit(&mut self, images: &Matrix, validation: Option<&Matrix>, config: &FitConfig) -> Result<History> {
         let valid = self.check_fit(images, validation, config, "fit")?;
+        // Running statistics of its own, as `train::fit` gives a model: a clone keeps its own.
+        *self = crate::engine::model::detached(self);
         let mut noise = Noise::training(config.seed);
         let mut run = DiffusionRun { history: History::default(), average: config.average.map(WeightAverage::new) };
         let _memory = crate::engine::memory::Hold::new();
@@ -714,6 +716,7 @@ impl Diffusion {
         mut after_epoch: impl FnMut(&Diffusion, &History) -> Result<()>,
     ) -> Result<History> {
         let valid = self.check_fit(images, validation, config, "fit_resumable")?;
+        *self = crate::engine::model::detached(self);
         let path = checkpoint.as_ref();
         let optimizers = [("optimizer", &config.optimizer)];
         let settings = format!(

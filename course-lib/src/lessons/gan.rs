@@ -1028,6 +1028,8 @@ pub fn train_gan_with(
         config.replay
     );
     let optimizers = [("d_optimizer", &config.d_optimizer), ("g_optimizer", &config.g_optimizer)];
+    // Running statistics of its own, as `train::fit` gives a model: a clone keeps its own.
+    *gan = crate::engine::model::detached(gan);
     let real = gan.to_model_pixels(images);
     let mut history = GanHistory { steps_per_epoch: images.rows / config.batch_size, ..GanHistory::default() };
     let mut noise = Noise::training(config.seed);
