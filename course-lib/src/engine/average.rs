@@ -62,6 +62,7 @@ impl WeightAverage {
     /// number of updates this average was saved with.
     pub(crate) fn restore<M: Module>(&mut self, averaged: &M) {
         self.values.clear();
+        // A first update: it takes each tensor whole, in visit order (the count is not moved).
         averaged.visit(&mut Update { average: self, keep: 0.0, first: true, index: 0 });
     }
 }
