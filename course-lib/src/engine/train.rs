@@ -426,8 +426,11 @@ fn terms_named_once(terms: &[(String, f64)]) -> bool {
 /// this function: [`fit`], the greedy layer-wise training of lesson 02, the GAN's two phases of
 /// lesson 07.
 ///
-/// A NaN or infinite loss leaves the model as it was and returns [`CourseError::Diverged`] (with
-/// epoch and batch 0: the caller knows where it was).
+/// A NaN or infinite loss leaves the model's parameters as they were and returns
+/// [`CourseError::Diverged`] (with epoch and batch 0: the caller knows where it was); batch
+/// normalisation's running statistics have taken the batch in by then. Those are shared by every
+/// `clone` of a model (burn's), so a step on a clone moves the original's too: the course's loops
+/// copy a model they must keep with `engine::model::detached`.
 pub fn train_step<M: TrainModel>(model: &mut M, optimizer: &Optimizer, batch: Data, loss: Loss, metrics: &[Metric], noise: &mut Noise) -> Result<StepReport> {
     optimizer.config().check()?;
     check_input(model, &batch, "train_step: batch")?;
