@@ -921,12 +921,17 @@ mod tests {
         Sequential::builder("bn", Shape::Flat(3), 1, device).dense(3, Activation::Linear).batch_norm().dense(3, Activation::Linear).build().unwrap()
     }
 
+    /// Four rows of three values, one batch.
+    fn four_rows() -> Matrix {
+        Matrix::new(4, 3, vec![1.0, 2.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0, 7.0, 7.0, 8.0, 9.0]).unwrap()
+    }
+
     /// Training a clone leaves the original alone, running statistics included (burn's clones
     /// share them).
     #[test]
     fn training_a_clone_leaves_the_original_alone() {
         let device = Device::flex().autodiff();
-        let x = Matrix::new(4, 3, vec![1.0, 2.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0, 7.0, 7.0, 8.0, 9.0]).unwrap();
+        let x = four_rows();
         let original = normalised(&device);
         let before = predict(&original, &x).unwrap();
         let mut copy = original.clone();
@@ -940,7 +945,7 @@ mod tests {
     #[test]
     fn loading_a_checkpoint_leaves_the_fresh_model_alone() {
         let device = Device::flex().autodiff();
-        let x = Matrix::new(4, 3, vec![1.0, 2.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0, 7.0, 7.0, 8.0, 9.0]).unwrap();
+        let x = four_rows();
         let mut trained = normalised(&device);
         trained.fit(Data::autoencoder(&x), None, &FitConfig::new(OptimizerConfig::sgd(0.01), Loss::Mse).with_verbose(false).with_epochs(20).with_batch_size(4)).unwrap();
         let path = std::env::temp_dir().join(format!("course-bn-{}.ckpt", std::process::id()));
@@ -958,7 +963,7 @@ mod tests {
     #[test]
     fn a_diverged_fit_leaves_the_running_statistics_of_its_last_good_model() {
         let device = Device::flex().autodiff();
-        let x = Matrix::new(4, 3, vec![1.0, 2.0, 3.0, 3.0, 4.0, 5.0, 5.0, 6.0, 7.0, 7.0, 8.0, 9.0]).unwrap();
+        let x = four_rows();
         // One batch per epoch, so that epoch e is step e.
         let config = FitConfig::new(OptimizerConfig::sgd(1e9), Loss::Mse).with_verbose(false).with_epochs(50).with_batch_size(4);
         let mut model = normalised(&device);

@@ -495,10 +495,9 @@ pub fn fit<M: TrainModel>(model: &mut M, train: Data, validation: Option<Data>, 
 
 /// [`fit`] that survives the kernel: after every epoch it writes `checkpoint` (the model, the
 /// average of its weights if the run keeps one, the optimizer's state, the history so far and the
-/// random generator's state), and when
-/// `checkpoint` already exists it resumes from it. A run killed in the middle (out of memory, a
-/// restarted kernel, a closed laptop) and started again with the same call ends with the same
-/// model as one that was never interrupted.
+/// random generator's state), and when `checkpoint` already exists it resumes from it. A run killed
+/// in the middle (out of memory, a restarted kernel, a closed laptop) and started again with the
+/// same call ends with the same model as one that was never interrupted.
 ///
 /// A checkpoint of another model or of other training settings is refused, and left as it is.
 pub fn fit_resumable<M: TrainModel>(model: &mut M, train: Data, validation: Option<Data>, config: &FitConfig, checkpoint: impl AsRef<std::path::Path>) -> Result<History> {
