@@ -221,8 +221,13 @@ fn diffusion(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRec
     model.fit_resumable(&full.train.x, Some(&full.valid.x), &config, &checkpoint, |model, history| {
         let epoch = history.epochs.len();
         save_checkpoint(model, &path)?;
-        // Fixed at this run's first epoch: the time of the epochs it resumed after.
-        let before = *before.get_or_insert_with(|| earlier.as_ref().filter(|r| r.epochs + 1 == epoch).map_or(0.0, |r| r.seconds));
+        // Fixed at this run's first epoch: the time of the epochs it resumed after. A record of
+        // another epoch (one restored from git while the checkpoint went on) leaves the
+        // checkpoint's history, whose epochs' seconds lack only the figures' few per epoch.
+        let before = *before.get_or_insert_with(|| match earlier.as_ref().filter(|r| r.epochs + 1 == epoch) {
+            Some(r) => r.seconds,
+            None => history.seconds.iter().take(epoch.saturating_sub(1)).sum(),
+        });
         let (f, s) = pretrained::figures(full, sample, |d| pretrained::diffusion_figure(model, d))?;
         let mut r = record(&path, epoch, full.train.x.rows(), before + start.elapsed().as_secs_f64(), DIFFUSION_FIGURE, f, s);
         r.lesson = "09-diffusion".into();
