@@ -175,8 +175,18 @@ fn dcgan(full: &FashionMnist, sample: &FashionMnist) -> Result<PretrainedRecord>
     let mut before = None;
     gan::train_gan_with(&mut model, &full.train.x, &codings, &config, |gan, epoch| {
         save_checkpoint(gan, &path)?;
-        // Fixed at this run's first epoch: the time of the epochs it resumed after.
-        let before = *before.get_or_insert_with(|| earlier.as_ref().filter(|r| r.epochs + 1 == epoch).map_or(0.0, |r| r.seconds));
+        // Fixed at this run's first epoch: the time of the epochs it resumed after. The GAN's
+        // checkpoints keep no time, so a record of another epoch (one restored from git while the
+        // checkpoints went on) leaves this run's time alone in the record: said, not hidden.
+        let before = *before.get_or_insert_with(|| match earlier.as_ref().filter(|r| r.epochs + 1 == epoch) {
+            Some(r) => r.seconds,
+            None => {
+                if epoch > 1 {
+                    println!("   the DCGAN's record is not of epoch {}: its seconds count this run only; add the earlier epochs' by hand", epoch - 1);
+                }
+                0.0
+            }
+        });
         let (f, s) = pretrained::figures(full, sample, |d| pretrained::gan_figure(gan, d))?;
         let mut r = record(&path, epoch, full.train.x.rows(), before + start.elapsed().as_secs_f64(), GAN_FIGURE, f, s);
         r.lesson = "07-gan".into();
