@@ -1,7 +1,8 @@
 """The slides' own tf.keras models, timed the way `cargo bench --bench train_speed` times the
 course's: the same Fashion-MNIST images, the same batch size, whole epochs of shuffled batches
 after a warm-up, validation excluded. The autoencoders train with `model.fit`, the GANs with the
-book's loop of two `train_on_batch` calls.
+book's loop of two `train_on_batch` calls, lesson 09's U-Net with `model.fit` on the book's
+`prepare_dataset` (its sampling step: one inference call per batch of 256).
 
 By default this is the Keras the book was written for: Keras 2, through `tf_keras` and
 TF_USE_LEGACY_KERAS=1. With `--keras3` it is today's `tensorflow.keras` (Keras 3).
@@ -137,6 +138,107 @@ def vae():
     return model
 
 
+class TimeEncoding(keras.layers.Layer):
+    """The book's sinusoidal encoding of the step t (handson-ml3, chapter 17)."""
+
+    def __init__(self, steps, embed, **kwargs):
+        super().__init__(**kwargs)
+        p, i = np.meshgrid(np.arange(steps + 1), 2 * np.arange(embed // 2))
+        table = np.empty((steps + 1, embed), dtype=np.float32)
+        table[:, ::2] = np.sin(p / 10_000 ** (i / embed)).T
+        table[:, 1::2] = np.cos(p / 10_000 ** (i / embed)).T
+        self.table = tf.constant(table)
+
+    def call(self, inputs):
+        return tf.gather(self.table, inputs)
+
+
+DIFFUSION_STEPS = 4000
+
+
+def diffusion_model():
+    """The book's `build_diffusion_model` (lesson 09's U-Net, 280,369 parameters)."""
+    x_noisy = keras.layers.Input(shape=[28, 28, 1], name="X_noisy")
+    time_input = keras.layers.Input(shape=[], dtype=tf.int32, name="time")
+    time_enc = TimeEncoding(DIFFUSION_STEPS, 64)(time_input)
+    add_time = lambda z, dim: keras.layers.Reshape([1, 1, dim])(keras.layers.Dense(dim)(time_enc)) + z  # noqa: E731
+    z = keras.layers.ZeroPadding2D((3, 3))(x_noisy)
+    z = keras.layers.Conv2D(16, 3)(z)
+    z = keras.layers.BatchNormalization()(z)
+    z = add_time(keras.layers.Activation("relu")(z), 16)
+    skip, crossing = z, []
+    for dim in (32, 64, 128):
+        for _ in range(2):
+            z = keras.layers.Activation("relu")(z)
+            z = keras.layers.SeparableConv2D(dim, 3, padding="same")(z)
+            z = keras.layers.BatchNormalization()(z)
+        crossing.append(z)
+        z = keras.layers.MaxPooling2D(3, strides=2, padding="same")(z)
+        z = keras.layers.add([z, keras.layers.Conv2D(dim, 1, strides=2, padding="same")(skip)])
+        z = add_time(z, dim)
+        skip = z
+    for dim in (64, 32, 16):
+        for _ in range(2):
+            z = keras.layers.Activation("relu")(z)
+            z = keras.layers.Conv2DTranspose(dim, 3, padding="same")(z)
+            z = keras.layers.BatchNormalization()(z)
+        z = keras.layers.UpSampling2D(2)(z)
+        z = keras.layers.add([z, keras.layers.Conv2D(dim, 1, padding="same")(keras.layers.UpSampling2D(2)(skip))])
+        z = keras.layers.concatenate([add_time(z, dim), crossing.pop()], axis=-1)
+        skip = z
+    outputs = keras.layers.Cropping2D(2)(keras.layers.Conv2D(1, 3, padding="same")(z))
+    return keras.models.Model(inputs=[x_noisy, time_input], outputs=[outputs])
+
+
+def diffusion_dataset(x, batch):
+    """The book's `prepare_dataset(X_train, shuffle=True)`: shuffled batches, each noised by its
+    `prepare_batch` (a fresh step t and noise per image, the cosine schedule)."""
+    t = np.arange(DIFFUSION_STEPS + 1)
+    f = np.cos((t / DIFFUSION_STEPS + 0.008) / 1.008 * np.pi / 2) ** 2
+    alpha = np.append(1, np.clip(f[1:] / f[:-1], 1 - 0.999, 1))
+    alpha_cumprod = tf.constant(np.cumprod(alpha).astype(np.float32))
+
+    def prepare_batch(images):
+        images = images[..., tf.newaxis] * 2 - 1
+        n = tf.shape(images)[0]
+        steps = tf.random.uniform([n], minval=1, maxval=DIFFUSION_STEPS, dtype=tf.int32)
+        a = tf.reshape(tf.gather(alpha_cumprod, steps), [n, 1, 1, 1])
+        noise = tf.random.normal(tf.shape(images))
+        return {"X_noisy": a ** 0.5 * images + (1 - a) ** 0.5 * noise, "time": steps}, noise
+
+    return tf.data.Dataset.from_tensor_slices(x).shuffle(10_000).batch(batch).map(prepare_batch).prefetch(1)
+
+
+def time_diffusion(x, steps, warmup):
+    """Lesson 09's training as the book runs it (`model.fit` on `prepare_dataset`), with Adam as
+    the course and the PyTorch reference use (the book's Nadam has no burn counterpart)."""
+    model = diffusion_model()
+    model.compile(loss=keras.losses.Huber(), optimizer=keras.optimizers.Adam())
+    model.fit(diffusion_dataset(x[: warmup * 32], 32), epochs=1, verbose=0)
+    data = diffusion_dataset(x[: steps * 32], 32)
+    print(f"{LABEL} diffusion timing", flush=True)
+    start = time.perf_counter()
+    model.fit(data, epochs=1, verbose=0)
+    seconds = time.perf_counter() - start
+    print(f"{LABEL} diffusion batch=32 samples_per_second={steps * 32 / seconds:.1f}", flush=True)
+
+
+def time_diffusion_sample(x, steps, warmup):
+    """One sampling step: the U-Net on batches of 256 noisy images, in inference mode."""
+    model = diffusion_model()
+    call = tf.function(lambda images, t: model({"X_noisy": images, "time": t}, training=False))
+    batches = [tf.constant(x[i * 256:(i + 1) * 256, :, :, np.newaxis] * 2 - 1) for i in range(steps)]
+    t = tf.fill([256], 2000)
+    for b in batches[:warmup]:
+        call(b, t)
+    print(f"{LABEL} diffusion_sample timing", flush=True)
+    start = time.perf_counter()
+    for b in batches:
+        call(b, t).numpy()
+    seconds = time.perf_counter() - start
+    print(f"{LABEL} diffusion_sample batch=256 samples_per_second={steps * 256 / seconds:.1f}", flush=True)
+
+
 def time_fit(name, build, x, batch, steps, warmup):
     model = build()
     model.fit(x[: warmup * batch], x[: warmup * batch], batch_size=batch, epochs=1, verbose=0)
@@ -230,6 +332,8 @@ def main():
         ("vae", lambda: time_fit("vae", vae, x, 128, min(STEPS, 429), WARMUP)),
         ("dense_gan", lambda: time_gan("dense_gan", x, max(STEPS // 5, 10), 5)),
         ("dcgan", lambda: time_gan("dcgan", x * 2 - 1, max(STEPS // 20, 10), 2)),
+        ("diffusion", lambda: time_diffusion(x, max(STEPS // 20, 10), 2)),
+        ("diffusion_sample", lambda: time_diffusion_sample(x, max(STEPS // 100, 10), 2)),
     ]
     for name, run in runs:
         if not ONLY or name in ONLY:
